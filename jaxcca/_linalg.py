@@ -1,0 +1,359 @@
+"""Numerical building blocks shared by every measure.
+
+Everything here works on one representation ``x`` of shape ``(n, d)`` (rows are
+samples, columns are neurons) and is written for fixed shapes under ``jax.jit``:
+ranks are expressed as masks, never as slices of traced length.
+
+The central routine is :func:`whiten`, which returns an orthonormal basis of the
+column space of the centred data together with its triangular-like factor. It
+is built so that
+
+* the forward pass is accurate in float32 for condition numbers up to ~1e3
+  (two-pass orthonormalisation, in the spirit of CholeskyQR2, Fukaya et al.
+  2014), at the speed of matrix products;
+* rank deficiency (dead, constant or duplicated neurons, more neurons than
+  samples) is detected and masked, and reported as an effective rank;
+* gradients are finite everywhere, including at degenerate spectra: the only
+  factorisation on the differentiated path is a Cholesky factorisation of a
+  matrix that is close to the identity, and the spectral preconditioner is
+  held constant (``stop_gradient``), which leaves gradients of anything that
+  depends only on the spanned subspace exact (see :func:`whiten`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+__all__ = [
+    "Whitened",
+    "as_pair",
+    "as_single",
+    "center",
+    "default_epsilon",
+    "safe_svd",
+    "whiten",
+]
+
+
+def _mm(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jnp.matmul(a, b, precision=HIGHEST)
+
+
+# ----------------------------------------------------------------------------
+# Input checking
+# ----------------------------------------------------------------------------
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _as_float_matrix(a: ArrayLike, name: str, *, ndim: int = 2) -> jax.Array:
+    """Converts ``a`` to a jax array and checks rank and dtype at trace time."""
+    if not hasattr(a, "dtype") or not hasattr(a, "shape"):
+        a = np.asarray(a)
+    if a.ndim != ndim:
+        layout = "(n_samples, n_neurons)" if ndim == 2 else "(n_samples, height, width, channels)"
+        hint = (
+            " For a single neuron use x[:, None]; for conv activations (N, H, W, C) "
+            "use jaxcca.dft_cca or jaxcca.conv_to_neurons."
+            if ndim == 2
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be a {ndim}-D array of shape {layout}, got shape "
+            f"{tuple(a.shape)} ({a.ndim}-D).{hint} To compare a batch of pairs, "
+            "wrap the call in jax.vmap."
+        )
+    dtype = np.dtype(a.dtype)
+    if dtype not in _FLOATS:
+        raise TypeError(
+            f"{name} must have dtype float32 or float64, got {dtype}. Cast it first, "
+            f"e.g. {name}.astype(jnp.float32) (low-precision float16/bfloat16 "
+            "activations are too coarse for CCA)."
+        )
+    if dtype == np.float64 and not jax.config.jax_enable_x64:
+        raise TypeError(
+            f"{name} is float64 but JAX's 64-bit mode is off, so it would be silently "
+            "truncated to float32. Enable it with jax.config.update('jax_enable_x64', "
+            f"True) or pass {name}.astype(np.float32)."
+        )
+    return jnp.asarray(a)
+
+
+def as_single(x: ArrayLike, name: str = "x", *, ndim: int = 2) -> jax.Array:
+    """Checks one representation and returns it as a jax array."""
+    x = _as_float_matrix(x, name, ndim=ndim)
+    if x.shape[0] < 2:
+        raise ValueError(
+            f"{name} has {x.shape[0]} sample(s); at least 2 samples (rows) are needed "
+            "to estimate covariances. Rows are samples and columns are neurons: if you "
+            "passed the google/svcca layout (neurons x samples), pass x.T."
+        )
+    return x
+
+
+def as_pair(x: ArrayLike, y: ArrayLike, *, ndim: int = 2) -> tuple[jax.Array, jax.Array]:
+    """Checks a pair of representations and promotes them to a common dtype."""
+    x = as_single(x, "x", ndim=ndim)
+    y = as_single(y, "y", ndim=ndim)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y must have the same number of samples (rows), got x.shape="
+            f"{tuple(x.shape)} and y.shape={tuple(y.shape)}. Both representations must "
+            "be taken on the same inputs in the same order; if your arrays are "
+            "neurons x samples (the google/svcca layout), pass x.T and y.T."
+        )
+    dtype = jnp.promote_types(x.dtype, y.dtype)
+    return x.astype(dtype), y.astype(dtype)
+
+
+def check_finite(*arrays: jax.Array) -> None:
+    """Raises ``ValueError`` if any array holds NaN or Inf (works under jit)."""
+
+    def _raise(bad):
+        if bool(np.asarray(bad).any()):
+            raise ValueError(
+                "jaxcca: input activations contain NaN or Inf (check_finite=True). "
+                "Find the source with jnp.isfinite(x).all(axis=0) per neuron."
+            )
+
+    bad = jnp.zeros((), bool)
+    for a in arrays:
+        bad = bad | ~jnp.all(jnp.isfinite(a))
+    try:
+        concrete = bool(bad)
+    except jax.errors.ConcretizationTypeError:
+        jax.debug.callback(_raise, bad)
+        return
+    _raise(concrete)
+
+
+# ----------------------------------------------------------------------------
+# Centering and tolerances
+# ----------------------------------------------------------------------------
+
+
+def center(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(x - mean, mean)`` with the mean over samples (axis 0)."""
+    mean = jnp.mean(x, axis=0)
+    return x - mean, mean
+
+
+def default_epsilon(dtype) -> float:
+    """The default relative rank tolerance for ``dtype``.
+
+    A direction of a representation is kept when its variance exceeds
+    ``epsilon`` times the largest variance (after each neuron has been scaled
+    to unit norm). The defaults sit a little above the round-off of a Gram
+    matrix formed in that precision: ``1e-7`` for float32 (singular values
+    down to ~3e-4 of the largest survive) and ``1e-13`` for float64.
+    """
+    return 1e-7 if np.dtype(dtype) == np.float32 else 1e-13
+
+
+def _pivot_tolerance(dtype) -> float:
+    # A kept direction must retain this fraction of its expected unit norm
+    # once the basis is re-orthonormalised; spurious directions created by
+    # round-off retain ~eps**0.5 or less.
+    return float(np.sqrt(np.finfo(dtype).eps)) * 10.0
+
+
+def _safe_div(num: jax.Array, den: jax.Array, ok: jax.Array) -> jax.Array:
+    """``num / den`` where ``ok``, else 0, with no NaN in either branch's gradient."""
+    safe_den = jnp.where(ok, den, jnp.ones_like(den))
+    return jnp.where(ok, num / safe_den, jnp.zeros_like(num))
+
+
+# ----------------------------------------------------------------------------
+# Whitening
+# ----------------------------------------------------------------------------
+
+
+class Whitened(NamedTuple):
+    """An orthonormal basis of a centred representation's column space.
+
+    Attributes:
+      q: ``(n, d)`` orthonormal columns spanning the centred data; columns of
+        dropped directions are exactly zero.
+      r: ``(d, d)`` the coordinates of the centred neurons in that basis,
+        ``q.T @ (x - mean)``; rows of dropped directions are zero.
+      mask: ``(d,)`` bool, which columns of ``q`` are kept.
+      rank: scalar int, the effective rank ``mask.sum()``.
+      mean: ``(d,)`` the per-neuron mean that was removed.
+      w: ``(d, d)`` the whitening map: ``q == (x - mean) @ w``.
+    """
+
+    q: jax.Array
+    r: jax.Array
+    mask: jax.Array
+    rank: jax.Array
+    mean: jax.Array
+    w: jax.Array
+
+
+def _cholesky_upper_inverse(g: jax.Array) -> jax.Array:
+    """Returns ``L^{-T}`` for ``g = L L^T`` (lower Cholesky)."""
+    l_factor = jnp.linalg.cholesky(g)
+    eye = jnp.eye(g.shape[-1], dtype=g.dtype)
+    return jax.scipy.linalg.solve_triangular(l_factor, eye, lower=True, trans="T")
+
+
+def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
+    r"""Orthonormal basis of the centred column space of ``x``.
+
+    Steps (``x`` is ``(n, d)``, rows are samples):
+
+    1. centre, and scale every neuron to unit norm (Jacobi scaling; neurons
+       whose spread is at round-off level of their mean are *dead* and masked);
+    2. preconditioner, held constant for differentiation: the eigenvectors
+       ``V`` and eigenvalues ``lambda`` of the Gram matrix ``G = xs^T xs``;
+       directions with ``lambda <= epsilon * max(lambda)`` are dropped.
+       ``q1 = xs V diag(lambda^{-1/2})`` is orthonormal up to round-off;
+    3. re-orthonormalisation, differentiated: ``q = q1 L^{-T}`` with
+       ``L = chol(q1^T q1)`` (one CholeskyQR step on a nearly orthonormal
+       matrix, which is accurate to round-off and has a well-conditioned
+       derivative). Columns that lose most of their norm here are round-off,
+       not signal, and are dropped too.
+
+    Because the preconditioner is a constant invertible map when ``x`` has
+    full rank, ``span(q) = span(x - mean)`` holds for every perturbation and the
+    derivative of any function of the subspace (canonical correlations,
+    projections) is exact. At rank-deficient inputs the true function is not
+    differentiable; the gradient returned is finite and treats the dropped
+    directions as fixed.
+
+    Args:
+      x: ``(n, d)`` representation.
+      epsilon: relative rank tolerance; ``None`` uses
+        :func:`default_epsilon` of ``x.dtype``.
+
+    Returns:
+      A :class:`Whitened` tuple.
+    """
+    dtype = x.dtype
+    n, d = x.shape
+    eps = default_epsilon(dtype) if epsilon is None else float(epsilon)
+    finfo = np.finfo(dtype)
+
+    xc, mean = center(x)
+    norms = jnp.sqrt(jnp.sum(xc * xc, axis=0))
+    # A neuron is dead when its centred norm is at the round-off level of its
+    # values (exactly constant neurons leave ~eps * |mean| * sqrt(n) behind).
+    scale = jnp.abs(mean) * np.sqrt(n) + jnp.max(norms) * 1e-3
+    alive = norms > 64.0 * finfo.eps * scale
+    xs = xc * _safe_div(jnp.ones_like(norms), norms, alive)
+
+    # --- preconditioner (constant) ---------------------------------------
+    xs_sg = jax.lax.stop_gradient(xs)
+    gram = _mm(xs_sg.T, xs_sg)
+    lam, vecs = jnp.linalg.eigh(gram)
+    lam, vecs = lam[::-1], vecs[:, ::-1]  # descending: noise comes last
+    keep1 = lam > eps * jnp.maximum(lam[0], finfo.tiny)
+    inv_sqrt = _safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep1, lam, 1.0)), keep1)
+    precond = vecs * inv_sqrt[None, :]
+    q1 = _mm(xs, precond)
+
+    # --- re-orthonormalisation (differentiated) ---------------------------
+    g2 = _mm(q1.T, q1)
+    eye = jnp.eye(d, dtype=dtype)
+    tol = _pivot_tolerance(dtype)
+    # Pivots of a Gram-Schmidt pass over q1 (constant), to drop directions
+    # that turned out to be round-off.
+    g2_sg = jax.lax.stop_gradient(g2)
+    g2_probe = jnp.where(keep1[:, None] & keep1[None, :], g2_sg, eye)
+    l_probe = jnp.linalg.cholesky(g2_probe + tol * 1e-2 * eye)
+    pivots = jnp.diagonal(l_probe) ** 2
+    keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
+    keep = jnp.cumprod(keep.astype(jnp.int32)).astype(bool)  # NaN poisons the tail
+
+    both = keep[:, None] & keep[None, :]
+    g2m = jnp.where(both, g2, eye)
+    linv_t = jnp.where(both, _cholesky_upper_inverse(g2m), 0.0)
+    w = _mm(_safe_div(jnp.ones_like(norms), norms, alive)[:, None] * precond, linv_t)
+    q = _mm(jnp.where(keep[None, :], q1, 0.0), linv_t)
+    r = _mm(q.T, xc)
+    rank = jnp.sum(keep, dtype=jnp.int32)
+    return Whitened(q=q, r=r, mask=keep, rank=rank, mean=mean, w=w)
+
+
+# ----------------------------------------------------------------------------
+# SVD with a gradient that is finite at degenerate spectra
+# ----------------------------------------------------------------------------
+
+
+@jax.custom_jvp
+def safe_svd(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Thin SVD ``a = u @ diag(s) @ vt`` with a JVP that is finite everywhere.
+
+    JAX's SVD derivative divides by ``s_i**2 - s_j**2`` and by ``s_i``
+    (jax-ml/jax issues 2311 and 8732), which is infinite when singular values
+    tie, e.g. all canonical correlations equal 1 when comparing a
+    representation with itself. Here those terms are set to zero when the gap
+    (or the singular value) is below a relative tolerance: the derivative then
+    ignores rotations inside a degenerate singular subspace, which is exact for
+    every function that is invariant to such rotations (sums of singular
+    values, projectors onto unions of whole degenerate blocks) and a finite
+    choice from the generalised gradient otherwise. This is the usual
+    regularisation of spectral derivatives (Ionescu et al., "Matrix
+    backpropagation for deep networks with structured layers", ICCV 2015;
+    Wang et al., "Backpropagation-friendly eigendecomposition", NeurIPS 2019).
+
+    Args:
+      a: ``(m, k)`` real matrix.
+
+    Returns:
+      ``(u, s, vt)`` with shapes ``(m, p)``, ``(p,)``, ``(p, k)``, ``p = min(m, k)``.
+    """
+    u, s, vt = jnp.linalg.svd(a, full_matrices=False)
+    return u, s, vt
+
+
+@safe_svd.defjvp
+def _safe_svd_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    u, s, vt = safe_svd(a)
+    v = vt.T
+    dtype = a.dtype
+    rel = float(np.finfo(dtype).eps) * 1e3
+    smax2 = jnp.maximum(jnp.max(s) ** 2, np.finfo(dtype).tiny)
+
+    ds_mat = _mm(_mm(u.T, da), v)
+    ds = jnp.diagonal(ds_mat)
+
+    s_row = s[None, :]
+    diffs = (s_row + s_row.T) * (s_row - s_row.T)  # s_j^2 - s_i^2 at [i, j]
+    ok = jnp.abs(diffs) > rel * smax2
+    f = _safe_div(jnp.ones_like(diffs), diffs, ok)
+    s_ok = s > jnp.sqrt(rel * smax2)
+    s_inv = _safe_div(jnp.ones_like(s), s, s_ok)
+
+    dss = ds_mat * s_row
+    sds = s_row.T * ds_mat
+    du_inner = f * (dss + dss.T) + 0.5 * (ds_mat - ds_mat.T) * jnp.diag(s_inv)
+    du = _mm(u, du_inner)
+    dv = _mm(v, f * (sds + sds.T))
+    m, k = a.shape
+    if m > k:
+        dav = _mm(da, v)
+        du = du + (dav - _mm(u, _mm(u.T, dav))) * s_inv[None, :]
+    if k > m:
+        dau = _mm(da.T, u)
+        dv = dv + (dau - _mm(v, _mm(vt, dau))) * s_inv[None, :]
+    return (u, s, vt), (du, ds, dv.T)
+
+
+# ----------------------------------------------------------------------------
+# Symmetric square root with a finite derivative
+# ----------------------------------------------------------------------------
+
+
+def psd_sqrt_from_svd(u: jax.Array, s: jax.Array) -> jax.Array:
+    """``(A A^T)^{1/2} = u diag(s) u^T`` from the thin SVD of ``A``."""
+    return _mm(u * s[None, :], u.T)
+

@@ -1,0 +1,99 @@
+"""Result types. Every field is present on every code path (jit, vmap, eager)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+
+class CCAResult(NamedTuple):
+    """Result of :func:`jaxcca.cca`.
+
+    ``p = min(d1, d2)`` below; ``k = min(rank_x, rank_y)`` is the number of
+    meaningful directions. Entries of ``rho`` past ``k`` are exactly 0 and the
+    matching columns of the weights and variates are 0.
+
+    Attributes:
+      similarity: scalar, mean of the first ``k`` canonical correlations, in [0, 1].
+      rho: ``(p,)`` canonical correlations, descending, in [0, 1].
+      x_weights: ``(d1, p)`` canonical weights of x: ``x_variates ==
+        (x - x.mean(0)) @ x_weights``.
+      y_weights: ``(d2, p)`` canonical weights of y.
+      x_variates: ``(n, p)`` canonical variates of x, orthonormal columns (unit
+        Euclidean norm; multiply by ``sqrt(n - 1)`` for unit variance).
+      y_variates: ``(n, p)`` canonical variates of y; ``x_variates[:, i] @
+        y_variates[:, i] == rho[i]``.
+      rank_x: scalar int, effective rank kept for x (dead, constant and
+        duplicated neurons and directions below ``epsilon`` do not count).
+      rank_y: scalar int, effective rank kept for y.
+      n_trivial: scalar int, ``max(0, rank_x + rank_y - (n - 1))``: how many
+        canonical correlations equal 1 for *any* data of these ranks, because
+        two subspaces of the (n - 1)-dimensional centred sample space that are
+        this large must intersect. When it is positive, CCA cannot tell the two
+        representations apart in those directions: use more samples or
+        :func:`jaxcca.svcca` with fewer kept directions.
+    """
+
+    similarity: jax.Array
+    rho: jax.Array
+    x_weights: jax.Array
+    y_weights: jax.Array
+    x_variates: jax.Array
+    y_variates: jax.Array
+    rank_x: jax.Array
+    rank_y: jax.Array
+    n_trivial: jax.Array
+
+
+class SVCCAResult(NamedTuple):
+    """Result of :func:`jaxcca.svcca`.
+
+    Attributes:
+      similarity: scalar, mean of the first ``min(keep_x, keep_y)`` canonical
+        correlations between the SVD-reduced representations, in [0, 1].
+      rho: ``(min(d1, d2),)`` canonical correlations, descending; zero past
+        ``min(keep_x, keep_y)``.
+      keep_x: scalar int, number of singular directions of x kept.
+      keep_y: scalar int, number of singular directions of y kept.
+      explained_x: scalar, fraction of x's variance in the kept directions.
+      explained_y: scalar, fraction of y's variance in the kept directions.
+      rank_x: scalar int, effective rank of x before reduction.
+      rank_y: scalar int, effective rank of y before reduction.
+      n_trivial: scalar int, ``max(0, keep_x + keep_y - (n - 1))`` (see
+        :class:`CCAResult`).
+    """
+
+    similarity: jax.Array
+    rho: jax.Array
+    keep_x: jax.Array
+    keep_y: jax.Array
+    explained_x: jax.Array
+    explained_y: jax.Array
+    rank_x: jax.Array
+    rank_y: jax.Array
+    n_trivial: jax.Array
+
+
+class PWCCAResult(NamedTuple):
+    """Result of :func:`jaxcca.pwcca`.
+
+    Attributes:
+      similarity: scalar, ``sum(weights * rho)``, in [0, 1].
+      weights: ``(min(d1, d2),)`` projection weights of x's canonical
+        directions, non-negative, summing to 1; zero past ``min(rank_x, rank_y)``.
+      rho: ``(min(d1, d2),)`` canonical correlations, descending.
+      mean_rho: scalar, the unweighted mean canonical correlation
+        (``jaxcca.cca(x, y).similarity``), for comparison.
+      rank_x: scalar int, effective rank of x.
+      rank_y: scalar int, effective rank of y.
+      n_trivial: scalar int (see :class:`CCAResult`).
+    """
+
+    similarity: jax.Array
+    weights: jax.Array
+    rho: jax.Array
+    mean_rho: jax.Array
+    rank_x: jax.Array
+    rank_y: jax.Array
+    n_trivial: jax.Array
