@@ -37,7 +37,7 @@ def cca_from_whitened(wx: Whitened, wy: Whitened, cross: jax.Array | None = None
         cross = _mm(wx.q.T, wy.q)
     u, s, vt = safe_svd(cross)
     k = jnp.minimum(wx.rank, wy.rank)
-    valid = jnp.arange(s.shape[0]) < k
+    valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
     rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0)
     return u, rho, vt, k
 
@@ -51,7 +51,7 @@ def mean_of_valid(values: jax.Array, k: jax.Array) -> jax.Array:
 def _cca(x: jax.Array, y: jax.Array, epsilon: float | None) -> CCAResult:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
     u, rho, vt, k = cca_from_whitened(wx, wy)
-    valid = (jnp.arange(rho.shape[0]) < k)[None, :]
+    valid = (jnp.arange(rho.shape[0], dtype=jnp.int32) < k)[None, :]
     u = jnp.where(valid, u, 0.0)
     v = jnp.where(valid, vt.T, 0.0)
     return CCAResult(
@@ -177,4 +177,3 @@ def cca_distance(
       True
     """
     return 1.0 - cca_similarity(x, y, epsilon=epsilon, check_finite=check_finite)
-

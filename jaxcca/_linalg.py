@@ -141,8 +141,8 @@ def check_finite(*arrays: jax.Array) -> None:
 
 def center(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Returns ``(x - mean, mean)`` with the mean over samples (axis 0)."""
-    mean = jnp.mean(x, axis=0)
-    return x - mean, mean
+    mean = jnp.mean(x, axis=0, keepdims=True)
+    return x - mean, mean[0]
 
 
 def default_epsilon(dtype) -> float:
@@ -242,19 +242,22 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     finfo = np.finfo(dtype)
 
     xc, mean = center(x)
-    norms = jnp.sqrt(jnp.sum(xc * xc, axis=0))
+    sq = jnp.sum(xc * xc, axis=0)
+    pos = sq > 0
+    norms = jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)  # safe norm
     # A neuron is dead when its centred norm is at the round-off level of its
     # values (exactly constant neurons leave ~eps * |mean| * sqrt(n) behind).
-    scale = jnp.abs(mean) * np.sqrt(n) + jnp.max(norms) * 1e-3
-    alive = norms > 64.0 * finfo.eps * scale
-    xs = xc * _safe_div(jnp.ones_like(norms), norms, alive)
+    scale = jnp.abs(mean) * float(np.sqrt(n)) + jnp.max(norms) * 1e-3
+    alive = norms > 64.0 * float(finfo.eps) * scale
+    inv_norms = _safe_div(jnp.ones_like(norms), norms, alive)
+    xs = xc * inv_norms[None, :]
 
     # --- preconditioner (constant) ---------------------------------------
     xs_sg = jax.lax.stop_gradient(xs)
     gram = _mm(xs_sg.T, xs_sg)
     lam, vecs = jnp.linalg.eigh(gram)
     lam, vecs = lam[::-1], vecs[:, ::-1]  # descending: noise comes last
-    keep1 = lam > eps * jnp.maximum(lam[0], finfo.tiny)
+    keep1 = lam > eps * jnp.maximum(lam[0], float(finfo.tiny))
     inv_sqrt = _safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep1, lam, 1.0)), keep1)
     precond = vecs * inv_sqrt[None, :]
     q1 = _mm(xs, precond)
@@ -275,7 +278,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     both = keep[:, None] & keep[None, :]
     g2m = jnp.where(both, g2, eye)
     linv_t = jnp.where(both, _cholesky_upper_inverse(g2m), 0.0)
-    w = _mm(_safe_div(jnp.ones_like(norms), norms, alive)[:, None] * precond, linv_t)
+    w = _mm(inv_norms[:, None] * precond, linv_t)
     q = _mm(jnp.where(keep[None, :], q1, 0.0), linv_t)
     r = _mm(q.T, xc)
     rank = jnp.sum(keep, dtype=jnp.int32)
@@ -321,7 +324,7 @@ def _safe_svd_jvp(primals, tangents):
     v = vt.T
     dtype = a.dtype
     rel = float(np.finfo(dtype).eps) * 1e3
-    smax2 = jnp.maximum(jnp.max(s) ** 2, np.finfo(dtype).tiny)
+    smax2 = jnp.maximum(jnp.max(s) ** 2, float(np.finfo(dtype).tiny))
 
     ds_mat = _mm(_mm(u.T, da), v)
     ds = jnp.diagonal(ds_mat)
@@ -356,4 +359,3 @@ def _safe_svd_jvp(primals, tangents):
 def psd_sqrt_from_svd(u: jax.Array, s: jax.Array) -> jax.Array:
     """``(A A^T)^{1/2} = u diag(s) u^T`` from the thin SVD of ``A``."""
     return _mm(u * s[None, :], u.T)
-

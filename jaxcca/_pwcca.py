@@ -6,11 +6,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
-
 from jax.typing import ArrayLike
 
 from jaxcca._cca import cca_from_whitened, mean_of_valid, n_trivial
-from jaxcca._linalg import Whitened, _mm, as_pair, safe_svd, whiten
+from jaxcca._linalg import Whitened, _cholesky_upper_inverse, _mm, as_pair, safe_svd, whiten
 from jaxcca._linalg import check_finite as _check_values
 from jaxcca._results import PWCCAResult
 
@@ -28,6 +27,22 @@ def validate_convention(convention: str) -> str:
             "compute_pwcca numbers."
         )
     return convention
+
+
+def _orthonormalize_columns(c: jax.Array, valid: jax.Array) -> jax.Array:
+    """Q factor of the QR decomposition of ``c[:, valid]``, zero elsewhere.
+
+    CholeskyQR2 (two Cholesky passes): Gram-Schmidt order, like Householder QR
+    up to column signs, with a finite derivative when invalid columns are
+    masked out.
+    """
+    both = valid[:, None] & valid[None, :]
+    eye = jnp.eye(c.shape[1], dtype=c.dtype)
+    for _ in range(2):
+        c = jnp.where(valid[None, :], c, 0.0)
+        g = jnp.where(both, _mm(c.T, c), eye)
+        c = _mm(c, _cholesky_upper_inverse(g))
+    return jnp.where(valid[None, :], c, 0.0)
 
 
 def pwcca_weights(
@@ -53,7 +68,7 @@ def pwcca_weights(
       ``(p,)`` non-negative weights summing to 1, zero past ``k``.
     """
     p = u.shape[1]
-    valid = jnp.arange(p) < k
+    valid = jnp.arange(p, dtype=jnp.int32) < k
     if convention == "paper":
         proj = _mm(u.T, wx.r)  # (p, d1): <h_i, z_j>
     else:
@@ -63,7 +78,7 @@ def pwcca_weights(
         # QR (Gram-Schmidt in order) can be done on d-sized coordinates.
         ur, sr, _ = safe_svd(wx.r)
         coords = _mm(_mm(ur * sr[None, :], ur.T), u)
-        basis, _ = jnp.linalg.qr(coords)
+        basis = _orthonormalize_columns(coords, valid)
         proj = _mm(basis.T, wx.r)
     alpha = jnp.where(valid, jnp.sum(jnp.abs(proj), axis=1), 0.0)
     total = jnp.sum(alpha)
@@ -172,9 +187,7 @@ def pwcca_similarity(
       >>> float(jaxcca.pwcca_similarity(x, x)) > 0.9999
       True
     """
-    return pwcca(
-        x, y, epsilon=epsilon, convention=convention, check_finite=check_finite
-    ).similarity
+    return pwcca(x, y, epsilon=epsilon, convention=convention, check_finite=check_finite).similarity
 
 
 def pwcca_distance(
@@ -196,5 +209,3 @@ def pwcca_distance(
     return 1.0 - pwcca_similarity(
         x, y, epsilon=epsilon, convention=convention, check_finite=check_finite
     )
-
-

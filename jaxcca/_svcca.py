@@ -55,11 +55,11 @@ def reduce_whitened(w: Whitened, keep: float | int):
     if isinstance(keep, float):
         before = (jnp.cumsum(var) - var) / safe_total  # variance of earlier directions
         # Small slack so that keep=1.0 keeps every direction despite round-off.
-        k = jnp.sum(before < keep * (1 - 8 * jnp.finfo(var.dtype).eps))
+        k = jnp.sum(before < keep * (1 - 8 * float(jnp.finfo(var.dtype).eps)), dtype=jnp.int32)
     else:
-        k = jnp.asarray(min(keep, d))
+        k = jnp.asarray(min(keep, d), dtype=jnp.int32)
     k = jnp.minimum(k, w.rank).astype(jnp.int32)
-    mask = jnp.arange(d) < k
+    mask = jnp.arange(d, dtype=jnp.int32) < k
     explained = jnp.sum(jnp.where(mask, var, 0.0)) / safe_total
     return jnp.where(mask[None, :], ur, 0.0), k, explained
 
@@ -72,7 +72,7 @@ def _svcca(x: jax.Array, y: jax.Array, keep, epsilon) -> SVCCAResult:
     cross = _mm(_mm(bx.T, _mm(wx.q.T, wy.q)), by)
     _, s, _ = safe_svd(cross)
     k = jnp.minimum(kx, ky)
-    rho = jnp.where(jnp.arange(s.shape[0]) < k, jnp.clip(s, 0.0, 1.0), 0.0)
+    rho = jnp.where(jnp.arange(s.shape[0], dtype=jnp.int32) < k, jnp.clip(s, 0.0, 1.0), 0.0)
     return SVCCAResult(
         similarity=mean_of_valid(rho, k),
         rho=rho,

@@ -60,7 +60,7 @@ def _symmetric_cca(x, y):
 
 def pwcca_paper(x, y):
     """Morcos et al. 2018, sec. 2.2: h_i canonical variates of x, alpha_i = sum_j |<h_i, z_j>|."""
-    xc, yc = centred(x), centred(y)
+    xc = centred(x)
     n = xc.shape[0]
     sxx = xc.T @ xc / (n - 1)
     u, s, _ = _symmetric_cca(x, y)
