@@ -38,7 +38,7 @@ def cca_from_whitened(wx: Whitened, wy: Whitened, cross: jax.Array | None = None
     u, s, vt = safe_svd(cross)
     k = jnp.minimum(wx.rank, wy.rank)
     valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
-    rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0)
+    rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s  # NaN in, NaN out
     return u, rho, vt, k
 
 

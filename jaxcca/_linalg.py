@@ -109,7 +109,7 @@ def as_pair(x: ArrayLike, y: ArrayLike, *, ndim: int = 2) -> tuple[jax.Array, ja
             "be taken on the same inputs in the same order; if your arrays are "
             "neurons x samples (the google/svcca layout), pass x.T and y.T."
         )
-    dtype = jnp.promote_types(x.dtype, y.dtype)
+    dtype = np.promote_types(x.dtype, y.dtype)  # both float32/float64 here
     return x.astype(dtype), y.astype(dtype)
 
 
@@ -280,6 +280,10 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     linv_t = jnp.where(both, _cholesky_upper_inverse(g2m), 0.0)
     w = _mm(inv_norms[:, None] * precond, linv_t)
     q = _mm(jnp.where(keep[None, :], q1, 0.0), linv_t)
+    # NaN/Inf input must give NaN output, not a quietly masked 0: the masks
+    # above compare False on NaN, so poison the basis explicitly.
+    poison = jnp.where(jnp.all(jnp.isfinite(x)), 0.0, jnp.nan).astype(dtype)
+    q = q + poison
     r = _mm(q.T, xc)
     rank = jnp.sum(keep, dtype=jnp.int32)
     return Whitened(q=q, r=r, mask=keep, rank=rank, mean=mean, w=w)

@@ -72,7 +72,9 @@ def _svcca(x: jax.Array, y: jax.Array, keep, epsilon) -> SVCCAResult:
     cross = _mm(_mm(bx.T, _mm(wx.q.T, wy.q)), by)
     _, s, _ = safe_svd(cross)
     k = jnp.minimum(kx, ky)
-    rho = jnp.where(jnp.arange(s.shape[0], dtype=jnp.int32) < k, jnp.clip(s, 0.0, 1.0), 0.0)
+    rho = (
+        jnp.where(jnp.arange(s.shape[0], dtype=jnp.int32) < k, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s
+    )  # NaN in, NaN out
     return SVCCAResult(
         similarity=mean_of_valid(rho, k),
         rho=rho,
