@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxcca._linalg import Whitened, _mm, as_pair, safe_svd, whiten
+from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, whiten
 from jaxcca._linalg import check_finite as _check_values
 from jaxcca._results import CCAResult
 
@@ -34,7 +34,7 @@ def cca_from_whitened(wx: Whitened, wy: Whitened, cross: jax.Array | None = None
       past ``k = min(rank_x, rank_y)``, and ``k``.
     """
     if cross is None:
-        cross = _mm(wx.q.T, wy.q)
+        cross = cross_product(wx, wy)
     u, s, vt = safe_svd(cross)
     k = jnp.minimum(wx.rank, wy.rank)
     valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxcca._cca import mean_of_valid, n_trivial
-from jaxcca._linalg import Whitened, _mm, as_pair, safe_svd, whiten
+from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, whiten
 from jaxcca._linalg import check_finite as _check_values
 from jaxcca._results import SVCCAResult
 
@@ -69,7 +69,7 @@ def _svcca(x: jax.Array, y: jax.Array, keep, epsilon) -> SVCCAResult:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
     bx, kx, ex = reduce_whitened(wx, keep)
     by, ky, ey = reduce_whitened(wy, keep)
-    cross = _mm(_mm(bx.T, _mm(wx.q.T, wy.q)), by)
+    cross = _mm(_mm(bx.T, cross_product(wx, wy)), by)
     _, s, _ = safe_svd(cross)
     k = jnp.minimum(kx, ky)
     rho = (
