@@ -20,13 +20,18 @@ def n_trivial(n: int, rank_x: jax.Array, rank_y: jax.Array) -> jax.Array:
     return jnp.maximum(rank_x + rank_y - (n - 1), 0)
 
 
-def cca_from_whitened(wx: Whitened, wy: Whitened, cross: jax.Array | None = None):
+def cca_from_whitened(
+    wx: Whitened, wy: Whitened, cross: jax.Array | None = None, *, compute_uv: bool = True
+):
     """Canonical correlations from two whitened bases.
 
     Args:
       wx: whitened x (see :func:`jaxcca._linalg.whiten`).
       wy: whitened y.
       cross: optional precomputed ``wx.q.T @ wy.q`` of shape ``(d1, d2)``.
+      compute_uv: if False, ``u`` and ``vt`` are None and only singular values
+        are computed (cheaper; the derivative of singular values alone is
+        finite even at ties, so no special care is needed).
 
     Returns:
       ``(u, rho, vt, k)``: singular vectors of ``cross`` (``(d1, p)``,
@@ -35,7 +40,11 @@ def cca_from_whitened(wx: Whitened, wy: Whitened, cross: jax.Array | None = None
     """
     if cross is None:
         cross = cross_product(wx, wy)
-    u, s, vt = safe_svd(cross)
+    if compute_uv:
+        u, s, vt = safe_svd(cross)
+    else:
+        u, vt = None, None
+        s = jnp.linalg.svd(cross, compute_uv=False)
     k = jnp.minimum(wx.rank, wy.rank)
     valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
     rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s  # NaN in, NaN out
@@ -70,7 +79,7 @@ def _cca(x: jax.Array, y: jax.Array, epsilon: float | None) -> CCAResult:
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _cca_similarity(x: jax.Array, y: jax.Array, epsilon: float | None) -> jax.Array:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
-    _, rho, _, k = cca_from_whitened(wx, wy)
+    _, rho, _, k = cca_from_whitened(wx, wy, compute_uv=False)
     return mean_of_valid(rho, k)
 
 

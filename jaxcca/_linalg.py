@@ -189,6 +189,8 @@ class Whitened(NamedTuple):
       w: ``(d, d)`` the whitening map: ``q == (x - mean) @ w``.
       q1: ``(n, d)`` or None, first-pass basis with ``q == q1 @ linv_t``.
       linv_t: ``(d, d)`` or None, the second-pass factor ``L^{-T}``.
+      xs: ``(n, d)`` or None, centred data with unit-norm neurons.
+      precond: ``(d, d)`` or None, first-pass map, ``q1 == xs @ precond``.
     """
 
     q: jax.Array
@@ -199,6 +201,8 @@ class Whitened(NamedTuple):
     w: jax.Array
     q1: jax.Array | None = None
     linv_t: jax.Array | None = None
+    xs: jax.Array | None = None
+    precond: jax.Array | None = None
 
 
 def _cholesky_upper_inverse(g: jax.Array) -> jax.Array:
@@ -267,9 +271,13 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     q1 = _mm(xs, precond)
 
     # --- re-orthonormalisation (differentiated) ---------------------------
-    # g2 is formed from q1 itself, not as precond^T gram precond: that is what
-    # makes the second pass repair the round-off of the first (CholeskyQR2).
-    g2 = _mm(q1.T, q1)
+    # In float32, g2 is formed from q1 itself, not as precond^T gram precond:
+    # that is what makes the second pass repair the round-off of the first
+    # (CholeskyQR2). In float64 the Gram round-off (eps * cond(x)**2) is
+    # negligible for any condition number the rank tolerance lets through,
+    # and the d x d form saves two n-sized products.
+    gram_mode = dtype == np.float64
+    g2 = _mm(_mm(precond.T, gram), precond) if gram_mode else _mm(q1.T, q1)
     eye = jnp.eye(d, dtype=dtype)
     tol = _pivot_tolerance(dtype)
     # Pivots of a Gram-Schmidt pass over q1 (constant), to drop directions
@@ -295,9 +303,23 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     # r = q^T xc. (It equals L^T diag(lam^1/2) V^T D in exact arithmetic,
     # which avoids n-sized work, but in float32 that loses ~1e-4 in PWCCA at
     # condition number 1e3; under jit r is only computed when a measure uses it.)
-    r = _mm(linv_t.T, _mm(q1.T, xc))
+    if gram_mode:
+        r = _mm(_mm(linv_t.T, _mm(precond.T, gram)), jnp.diag(norms)) + poison
+    else:
+        r = _mm(linv_t.T, _mm(q1.T, xc))
     rank = jnp.sum(keep, dtype=jnp.int32)
-    return Whitened(q=q, r=r, mask=keep, rank=rank, mean=mean, w=w, q1=q1, linv_t=linv_t)
+    return Whitened(
+        q=q,
+        r=r,
+        mask=keep,
+        rank=rank,
+        mean=mean,
+        w=w,
+        q1=q1,
+        linv_t=linv_t,
+        xs=xs + poison,
+        precond=jnp.where(keep[None, :], precond, 0.0),
+    )
 
 
 def cross_product(wx: Whitened, wy: Whitened) -> jax.Array:
@@ -308,7 +330,12 @@ def cross_product(wx: Whitened, wy: Whitened) -> jax.Array:
     """
     if wx.q1 is None or wy.q1 is None:
         return _mm(wx.q.T, wy.q)
-    return _mm(_mm(wx.linv_t.T, _mm(wx.q1.T, wy.q1)), wy.linv_t)
+    if wx.q1.dtype == np.float64:
+        # (xs_x P_x)^T (xs_y P_y) with the n-sized product on the raw data.
+        inner = _mm(_mm(wx.precond.T, _mm(wx.xs.T, wy.xs)), wy.precond)
+    else:
+        inner = _mm(wx.q1.T, wy.q1)
+    return _mm(_mm(wx.linv_t.T, inner), wy.linv_t)
 
 
 # ----------------------------------------------------------------------------
