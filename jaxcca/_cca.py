@@ -116,7 +116,7 @@ def cca(
     Args:
       x: ``(n, d1)`` activations, float32 or float64.
       y: ``(n, d2)`` activations on the same ``n`` inputs.
-      epsilon: relative rank tolerance (``None``: 1e-7 for float32, 1e-13 for
+      epsilon: relative rank tolerance (``None``: 1e-10 for float32, 1e-13 for
         float64; see :func:`jaxcca._linalg.default_epsilon`). Static.
       check_finite: if True, raise ``ValueError`` when the inputs hold NaN or
         Inf (also under jit). Otherwise NaN input gives NaN output.
