@@ -1,6 +1,23 @@
 """jaxcca: exact, jittable, vmappable and differentiable CCA-family similarity."""
 
 from jaxcca._cca import cca, cca_distance, cca_similarity
+from jaxcca._cka import (
+    CKAResult,
+    MinibatchCKAState,
+    cka,
+    cka_distance,
+    cka_similarity,
+    minibatch_cka,
+    minibatch_cka_finalize,
+    minibatch_cka_init,
+    minibatch_cka_update,
+)
+from jaxcca._procrustes import (
+    ProcrustesResult,
+    procrustes,
+    procrustes_distance,
+    procrustes_similarity,
+)
 from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
 from jaxcca._results import CCAResult, PWCCAResult, SVCCAResult
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
@@ -9,12 +26,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CCAResult",
+    "CKAResult",
+    "MinibatchCKAState",
     "PWCCAResult",
+    "ProcrustesResult",
     "SVCCAResult",
     "__version__",
     "cca",
     "cca_distance",
     "cca_similarity",
+    "cka",
+    "cka_distance",
+    "cka_similarity",
+    "minibatch_cka",
+    "minibatch_cka_finalize",
+    "minibatch_cka_init",
+    "minibatch_cka_update",
+    "procrustes",
+    "procrustes_distance",
+    "procrustes_similarity",
     "pwcca",
     "pwcca_distance",
     "pwcca_similarity",

@@ -44,6 +44,36 @@ MEASURES = [
         lambda x, y: jaxcca.pwcca_similarity(x, y, convention="svcca"),
     ),
     Measure("pwcca_distance", jaxcca.pwcca_distance, self_value=0.0),
+    Measure("cka_similarity", jaxcca.cka_similarity, symmetric=True),
+    Measure(
+        "cka_debiased",
+        lambda x, y: jaxcca.cka_similarity(x, y, debiased=True),
+        symmetric=True,
+    ),
+    Measure("cka_rbf", lambda x, y: jaxcca.cka_similarity(x, y, kernel="rbf"), symmetric=True),
+    Measure(
+        "cka_rbf_debiased_sigma",
+        lambda x, y: jaxcca.cka_similarity(x, y, kernel="rbf", sigma=3.0, debiased=True),
+        symmetric=True,
+    ),
+    Measure("cka_distance", jaxcca.cka_distance, symmetric=True, self_value=0.0),
+    Measure(
+        "minibatch_cka",
+        lambda x, y: (
+            jaxcca.minibatch_cka(
+                x.reshape(4, -1, x.shape[1]), y.reshape(4, -1, y.shape[1])
+            ).similarity
+        ),
+        symmetric=True,
+    ),
+    Measure("procrustes_similarity", jaxcca.procrustes_similarity, symmetric=True),
+    Measure("procrustes_distance", jaxcca.procrustes_distance, symmetric=True, self_value=0.0),
+    Measure(
+        "procrustes_angular",
+        lambda x, y: jaxcca.procrustes_distance(x, y, angular=True),
+        symmetric=True,
+        self_value=0.0,
+    ),
 ]
 
 IDS = [m.name for m in MEASURES]
