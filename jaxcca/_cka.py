@@ -146,8 +146,8 @@ def _validate(kernel, sigma, threshold, debiased, n: int):
 # ----------------------------------------------------------------------------
 
 
-def _centred(x: jax.Array) -> jax.Array:
-    """Centres the columns; a representation that is constant up to round-off is zeroed.
+def _centred(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Centred columns and whether ``x`` is non-constant (else the result is zeroed).
 
     "Constant" means every centred entry is below 64 eps times the largest
     mean, the round-off that centring leaves behind; its CKA is then 0.
@@ -155,8 +155,9 @@ def _centred(x: jax.Array) -> jax.Array:
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
     eps = float(np.finfo(x.dtype).eps)
-    alive = jnp.max(jnp.abs(xc)) > 64.0 * eps * jnp.max(jnp.abs(mean))
-    return jnp.where(alive, xc, 0.0)
+    # Written as not(<=) so that NaN counts as alive and propagates.
+    alive = ~(jnp.max(jnp.abs(xc)) <= 64.0 * eps * jnp.max(jnp.abs(mean)))
+    return jnp.where(alive, xc, 0.0), alive
 
 
 def _unit_scale(xc: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -248,7 +249,7 @@ def _rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
     d2 = jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
     v = jnp.asarray(value, dtype=xc.dtype)
     s2 = v * v * jnp.median(d2) if mode == "threshold" else v * v
-    ok = s2 > 0
+    ok = ~(s2 <= 0)  # NaN takes the exp branch and propagates
     safe = jnp.where(ok, s2, 1.0)
     k = jnp.where(ok, jnp.exp(-d2 / (2.0 * safe)), (d2 == 0).astype(xc.dtype))
     sigma = jnp.where(ok, jnp.sqrt(safe), 0.0)
@@ -257,8 +258,7 @@ def _rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
 
 def _hsic_terms(x, y, mode, value, debiased):
     """``(hsic_xy, hsic_xx, hsic_yy, sigma_x, sigma_y)`` for one pair."""
-    xc, yc = _centred(x), _centred(y)
-    zero = jnp.zeros((), x.dtype)
+    (xc, okx), (yc, oky) = _centred(x), _centred(y)
     if mode == "linear":
         xs, ax = _unit_scale(xc)
         ys, ay = _unit_scale(yc)
@@ -268,11 +268,20 @@ def _hsic_terms(x, y, mode, value, debiased):
         else:
             hxy, hxx, hyy = _hsic_from_grams(_mm(xs, xs.T), _mm(ys, ys.T), debiased)
         ax2, ay2 = ax * ax, ay * ay
-        return hxy * ax2 * ay2, hxx * ax2 * ax2, hyy * ay2 * ay2, zero, zero
-    kx, sx = _rbf_gram(xc, mode, value)
-    ky, sy = _rbf_gram(yc, mode, value)
-    hxy, hxx, hyy = _hsic_from_grams(kx, ky, debiased)
-    return hxy, hxx, hyy, sx, sy
+        hxy, hxx, hyy = hxy * ax2 * ay2, hxx * ax2 * ax2, hyy * ay2 * ay2
+        sx = sy = jnp.zeros((), x.dtype)
+    else:
+        kx, sx = _rbf_gram(xc, mode, value)
+        ky, sy = _rbf_gram(yc, mode, value)
+        hxy, hxx, hyy = _hsic_from_grams(kx, ky, debiased)
+    # A constant side has an exactly zero centred kernel (not round-off of one).
+    return (
+        jnp.where(okx & oky, hxy, 0.0),
+        jnp.where(okx, hxx, 0.0),
+        jnp.where(oky, hyy, 0.0),
+        sx,
+        sy,
+    )
 
 
 def _normalise(hxy, hxx, hyy, debiased: bool) -> jax.Array:

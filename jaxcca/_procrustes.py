@@ -75,10 +75,11 @@ def _unit_frobenius(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     xc = x - mean
     eps = float(np.finfo(x.dtype).eps)
     a = jax.lax.stop_gradient(jnp.max(jnp.abs(xc)))
-    alive = a > 64.0 * eps * jnp.max(jnp.abs(mean))
+    # Written as not(<=) so that NaN counts as alive and propagates.
+    alive = ~(a <= 64.0 * eps * jnp.max(jnp.abs(mean)))
     xs = jnp.where(alive, xc / jnp.where(alive, a, 1.0), 0.0)
     sq = jnp.sum(xs * xs)
-    ok = alive & (sq > 0)
+    ok = alive & ~(sq <= 0)
     inv = jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, sq, 1.0)), 0.0)
     return xs * inv, ok
 
