@@ -233,6 +233,52 @@ def _hsic_from_grams(kx: jax.Array, ky: jax.Array, debiased: bool):
     return jnp.sum(a * b) * scale, jnp.sum(a * a) * scale, jnp.sum(b * b) * scale
 
 
+def _kth_smallest(v: jax.Array, k: int) -> jax.Array:
+    """The ``k``-th smallest (0-based) of the non-negative floats ``v`` (1-D), no sort.
+
+    Bisection on the IEEE bit patterns, whose integer order is the float order
+    for non-negative values: one counting pass per bit (32 or 64 passes), which
+    on CPU is several times faster than ``jnp.sort`` of ``n**2`` values. Not
+    differentiated (the caller selects the matching entries of ``v``).
+    """
+    itype = jnp.int64 if v.dtype == np.float64 else jnp.int32
+    bits = jax.lax.bitcast_convert_type(v, itype)
+
+    def body(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        enough = jnp.sum(bits <= mid, dtype=jnp.int32) >= k + 1
+        return jnp.where(enough, lo, mid + 1), jnp.where(enough, mid, hi)
+
+    start = (jnp.zeros((), itype), jnp.max(bits))
+    _, hi = jax.lax.fori_loop(0, 8 * v.dtype.itemsize, body, start)
+    return jax.lax.bitcast_convert_type(hi, v.dtype)
+
+
+def _median_nonneg(v: jax.Array) -> jax.Array:
+    """``numpy.median`` of the non-negative entries of ``v`` (all of them).
+
+    The derivative goes to the selected entries (shared equally among ties).
+    """
+    v = v.reshape(-1)
+    m = v.shape[0]
+    c = jax.lax.stop_gradient(v)
+    lo = _kth_smallest(c, (m - 1) // 2)
+    if m % 2:
+        hi = lo
+    else:  # the next order statistic: lo again if tied, else the next larger value
+        tied = jnp.sum(c <= lo, dtype=jnp.int32) >= m // 2 + 1
+        hi = jnp.where(tied, lo, jnp.min(jnp.where(c > lo, c, jnp.inf)))
+
+    def pick(t):  # value exactly t; derivative 1 / (number of ties) on each tie
+        hit = c == t
+        share = jnp.sum(jnp.where(hit, v - c, 0.0))
+        return t + share / jnp.maximum(jnp.sum(hit, dtype=jnp.int32), 1).astype(v.dtype)
+
+    med = 0.5 * (pick(lo) + pick(hi))
+    return jnp.where(jnp.any(jnp.isnan(c)), jnp.nan, med)
+
+
 def _rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
     """RBF kernel ``exp(-||x_i - x_j||^2 / (2 sigma^2))`` and the ``sigma`` used.
 
@@ -248,7 +294,7 @@ def _rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
     d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
     d2 = jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
     v = jnp.asarray(value, dtype=xc.dtype)
-    s2 = v * v * jnp.median(d2) if mode == "threshold" else v * v
+    s2 = v * v * _median_nonneg(d2) if mode == "threshold" else v * v
     ok = ~(s2 <= 0)  # NaN takes the exp branch and propagates
     safe = jnp.where(ok, s2, 1.0)
     k = jnp.where(ok, jnp.exp(-d2 / (2.0 * safe)), (d2 == 0).astype(xc.dtype))

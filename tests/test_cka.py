@@ -174,6 +174,19 @@ def test_rbf_matches_reference(debiased):
     assert float(res.sigma_x) == 1.5 == float(res.sigma_y)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sort_free_median_equals_numpy(dtype):
+    rng = np.random.default_rng(20)
+    f = jax.jit(_cka._median_nonneg)
+    for size in (1, 2, 3, 4, 25, 36):
+        for v in (rng.random(size) ** 3, rng.integers(0, 3, size) * 0.37):  # distinct, tied
+            v = v.astype(dtype)
+            assert float(f(v)) == float(np.median(v)), v
+    v = rng.random(16)
+    np.testing.assert_allclose(jax.grad(_cka._median_nonneg)(v), jax.grad(jnp.median)(v))
+    assert np.isnan(float(f(np.array([1.0, np.nan, 2.0], dtype))))
+
+
 def test_float32_close_to_float64():
     x, y = related(np.random.default_rng(3), 50, 8, 6)
     for kw in [{}, {"debiased": True}, {"kernel": "rbf"}, {"kernel": "rbf", "debiased": True}]:
@@ -283,7 +296,7 @@ def test_negative_debiased_estimate_is_reported_not_clamped():
 
 
 def test_constant_representation_gives_zero_and_finite_gradients():
-    x, y = related(np.random.default_rng(11), 12, 3, 2)
+    x, y = related(np.random.default_rng(11), 12, 3, 3)  # shapes shared with the next test
     const = np.full((12, 3), 2.5)
     for kw in VARIANTS.values():
         assert float(jaxcca.cka_similarity(const, y, **kw)) == 0.0
