@@ -3,9 +3,15 @@
 import os
 import pathlib
 
-import jax
-import numpy as np
-import pytest
+# jax 0.10 on CPU can deadlock running vmapped linear algebra when OpenMP
+# spawns several threads (seen here: batched SVD/eigh graphs that never
+# return); one OpenMP thread avoids it and costs nothing measurable, since
+# XLA's CPU backend uses its own thread pool. Must be set before jax loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
