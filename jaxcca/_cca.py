@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, whiten
+from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, singular_values, whiten
 from jaxcca._linalg import check_finite as _check_values
 from jaxcca._results import CCAResult
 
@@ -44,7 +44,7 @@ def cca_from_whitened(
         u, s, vt = safe_svd(cross)
     else:
         u, vt = None, None
-        s = jnp.linalg.svd(cross, compute_uv=False)
+        s = singular_values(cross)
     k = jnp.minimum(wx.rank, wy.rank)
     valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
     rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s  # NaN in, NaN out

@@ -174,6 +174,90 @@ def _safe_div(num: jax.Array, den: jax.Array, ok: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------
+# LAPACK calls that are safe to vmap on CPU
+# ----------------------------------------------------------------------------
+#
+# jaxlib 0.10's batched CPU LAPACK kernels (eigh, cholesky, svd, triangular
+# solve, ...) split the batch over XLA's intra-op thread pool and block until
+# it is done. When two such kernels (or one and a blocking matrix product) run
+# concurrently and occupy every worker, nothing is left to run their tasks and
+# the program hangs (seen on 2 cores with vmapped pwcca; cf. the hangs reported
+# in PyAutoLabs/PyAutoFit issues 1528 and 1530). On CPU the wrappers below
+# therefore run a batch as a sequential ``lax.map`` of unbatched calls, which
+# never wait on the pool; on GPU/TPU they batch natively.
+
+
+def sequential_batching_on_cpu(fn):
+    """Wraps ``fn`` (arrays -> pytree of arrays) so that ``vmap`` maps it sequentially on CPU.
+
+    The wrapped function has no derivative rule of its own: use it for
+    primal computations inside a ``custom_jvp`` or on ``stop_gradient`` inputs.
+    """
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        args = tuple(
+            a if b else jnp.broadcast_to(a, (axis_size, *jnp.shape(a)))
+            for a, b in zip(args, in_batched, strict=True)
+        )
+        if jax.default_backend() == "cpu":
+            out = jax.lax.map(lambda xs: wrapped(*xs), args)
+        else:
+            out = jax.vmap(fn)(*args)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return wrapped
+
+
+def _eigh_impl(a):
+    return jnp.linalg.eigh(a)
+
+
+def _svd_impl(a):
+    u, s, vt = jnp.linalg.svd(a, full_matrices=False)
+    return u, s, vt
+
+
+def _svdvals_impl(a):
+    return jnp.linalg.svd(a, compute_uv=False)
+
+
+def _chol_inv_impl(a):
+    l_factor = jnp.linalg.cholesky(a)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    return l_factor, jax.scipy.linalg.solve_triangular(l_factor, eye, lower=True)
+
+
+eigh_nograd = sequential_batching_on_cpu(_eigh_impl)
+_svd_nograd = sequential_batching_on_cpu(_svd_impl)
+_svdvals_nograd = sequential_batching_on_cpu(_svdvals_impl)
+_chol_inv_nograd = sequential_batching_on_cpu(_chol_inv_impl)
+
+
+@jax.custom_jvp
+def cholesky_and_inverse(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(L, L^{-1})`` with ``a = L L^T``, differentiable, safe to vmap on CPU.
+
+    The derivative is ``dL = L Phi(L^{-1} dA L^{-T})`` (Phi: lower triangle,
+    half diagonal; Murray 2016, "Differentiation of the Cholesky
+    decomposition"), written with the stored inverse so that it needs only
+    matrix products.
+    """
+    return _chol_inv_nograd(a)
+
+
+@cholesky_and_inverse.defjvp
+def _cholesky_and_inverse_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    l_factor, l_inv = cholesky_and_inverse(a)
+    da = 0.5 * (da + da.T)
+    x = _mm(_mm(l_inv, da), l_inv.T)
+    phi = jnp.tril(x) - 0.5 * jnp.diag(jnp.diagonal(x))
+    return (l_factor, l_inv), (_mm(l_factor, phi), -_mm(phi, l_inv))
+
+
+# ----------------------------------------------------------------------------
 # Whitening
 # ----------------------------------------------------------------------------
 
@@ -210,9 +294,7 @@ class Whitened(NamedTuple):
 
 def _cholesky_upper_inverse(g: jax.Array) -> jax.Array:
     """Returns ``L^{-T}`` for ``g = L L^T`` (lower Cholesky)."""
-    l_factor = jnp.linalg.cholesky(g)
-    eye = jnp.eye(g.shape[-1], dtype=g.dtype)
-    return jax.scipy.linalg.solve_triangular(l_factor, eye, lower=True, trans="T")
+    return cholesky_and_inverse(g)[1].T
 
 
 def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
@@ -265,7 +347,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
 
     # --- preconditioner (constant) ---------------------------------------
     gram = _mm(xs.T, xs)
-    lam, vecs = jnp.linalg.eigh(jax.lax.stop_gradient(gram))
+    lam, vecs = eigh_nograd(jax.lax.stop_gradient(gram))
     lam, vecs = lam[::-1], vecs[:, ::-1]  # descending: noise comes last
     keep1 = lam > eps * jnp.maximum(lam[0], float(finfo.tiny))
     root_lam = jnp.sqrt(jnp.where(keep1, lam, 0.0))
@@ -286,17 +368,15 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     # Pivots of a Gram-Schmidt pass over q1 (constant), to drop directions
     # that turned out to be round-off.
     g2_probe = jnp.where(keep1[:, None] & keep1[None, :], jax.lax.stop_gradient(g2), eye)
-    l_probe = jnp.linalg.cholesky(g2_probe + tol * 1e-2 * eye)
+    l_probe, _ = _chol_inv_nograd(g2_probe + tol * 1e-2 * eye)
     pivots = jnp.diagonal(l_probe) ** 2
     keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
     keep = jnp.cumprod(keep.astype(jnp.int32)).astype(bool)  # NaN poisons the tail
 
     both = keep[:, None] & keep[None, :]
-    l_factor = jnp.where(both, jnp.linalg.cholesky(jnp.where(both, g2, eye)), 0.0)
-    linv_t = jax.scipy.linalg.solve_triangular(
-        jnp.where(both, l_factor, eye), eye, lower=True, trans="T"
-    )
-    linv_t = jnp.where(both, linv_t, 0.0)
+    l_factor, l_inv = cholesky_and_inverse(jnp.where(both, g2, eye))
+    l_factor = jnp.where(both, l_factor, 0.0)
+    linv_t = jnp.where(both, l_inv.T, 0.0)
     # NaN/Inf input must give NaN output, not a quietly masked 0: the masks
     # above compare False on NaN, so poison the basis explicitly.
     poison = jnp.where(jnp.all(jnp.isfinite(x)), 0.0, jnp.nan).astype(dtype)
@@ -369,8 +449,7 @@ def safe_svd(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     Returns:
       ``(u, s, vt)`` with shapes ``(m, p)``, ``(p,)``, ``(p, k)``, ``p = min(m, k)``.
     """
-    u, s, vt = jnp.linalg.svd(a, full_matrices=False)
-    return u, s, vt
+    return _svd_nograd(a)
 
 
 @safe_svd.defjvp
@@ -415,3 +494,20 @@ def _safe_svd_jvp(primals, tangents):
 def psd_sqrt_from_svd(u: jax.Array, s: jax.Array) -> jax.Array:
     """``(A A^T)^{1/2} = u diag(s) u^T`` from the thin SVD of ``A``."""
     return _mm(u * s[None, :], u.T)
+
+
+@jax.custom_jvp
+def singular_values(a: jax.Array) -> jax.Array:
+    """Singular values, descending; cheap forward pass, finite derivative at ties.
+
+    The derivative ``ds_i = u_i^T dA v_i`` needs the singular vectors, which
+    are computed only when differentiating.
+    """
+    return _svdvals_nograd(a)
+
+
+@singular_values.defjvp
+def _singular_values_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    u, s, vt = safe_svd(a)
+    return s, jnp.sum(u * _mm(da, vt.T), axis=0)

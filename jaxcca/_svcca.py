@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxcca._cca import mean_of_valid, n_trivial
-from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, whiten
+from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, singular_values, whiten
 from jaxcca._linalg import check_finite as _check_values
 from jaxcca._results import SVCCAResult
 
@@ -70,7 +70,7 @@ def _svcca(x: jax.Array, y: jax.Array, keep, epsilon) -> SVCCAResult:
     bx, kx, ex = reduce_whitened(wx, keep)
     by, ky, ey = reduce_whitened(wy, keep)
     cross = _mm(_mm(bx.T, cross_product(wx, wy)), by)
-    s = jnp.linalg.svd(cross, compute_uv=False)  # values only: finite derivative
+    s = singular_values(cross)
     k = jnp.minimum(kx, ky)
     rho = (
         jnp.where(jnp.arange(s.shape[0], dtype=jnp.int32) < k, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s
