@@ -21,6 +21,7 @@ from jaxcca._procrustes import (
 from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
 from jaxcca._results import CCAResult, PWCCAResult, SVCCAResult
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
+from jaxcca.pairwise import pairwise, symmetrize
 
 __version__ = "0.1.0"
 
@@ -45,10 +46,12 @@ __all__ = [
     "procrustes",
     "procrustes_distance",
     "procrustes_similarity",
+    "pairwise",
     "pwcca",
     "pwcca_distance",
     "pwcca_similarity",
     "svcca",
     "svcca_distance",
     "svcca_similarity",
+    "symmetrize",
 ]
