@@ -1,5 +1,6 @@
 """jaxcca: exact, jittable, vmappable and differentiable CCA-family similarity."""
 
+from jaxcca import losses, streaming
 from jaxcca._cca import cca, cca_distance, cca_similarity
 from jaxcca._cka import (
     CKAResult,
@@ -26,6 +27,8 @@ from jaxcca.pairwise import pairwise, symmetrize
 __version__ = "0.1.0"
 
 __all__ = [
+    "losses",
+    "streaming",
     "CCAResult",
     "CKAResult",
     "MinibatchCKAState",
