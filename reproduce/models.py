@@ -1,0 +1,64 @@
+"""A small convnet for the 8x8 digits with a width multiplier; every layer is sown."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+class ConvNet(nnx.Module):
+    """conv-conv-pool-fc-out; ``width`` multiplies the channels/units of every layer.
+
+    Layers sown as ``nnx.Intermediate``: ``conv1`` and ``conv2`` as ``(N, H, W, C)``,
+    ``fc`` as ``(N, units)``, ``logits`` as ``(N, 10)``.
+    """
+
+    def __init__(self, width: float = 1.0, *, rngs: nnx.Rngs):
+        c1, c2, f = (max(1, int(round(v * width))) for v in (16, 32, 64))
+        self.conv1_layer = nnx.Conv(1, c1, (3, 3), rngs=rngs)
+        self.conv2_layer = nnx.Conv(c1, c2, (3, 3), rngs=rngs)
+        self.fc_layer = nnx.Linear(4 * 4 * c2, f, rngs=rngs)
+        self.out_layer = nnx.Linear(f, 10, rngs=rngs)
+
+    def __call__(self, x, *, sow: bool = False):
+        """Logits ``(N, 10)`` for images ``(N, 8, 8, 1)``.
+
+        With ``sow=True`` every layer is sown (training never sows, so no
+        intermediates pile up on the module).
+        """
+        h = jax.nn.relu(self.conv1_layer(x))
+        if sow:
+            self.sow(nnx.Intermediate, "conv1", h)
+        h = jax.nn.relu(self.conv2_layer(h))
+        if sow:
+            self.sow(nnx.Intermediate, "conv2", h)
+        h = nnx.max_pool(h, (2, 2), strides=(2, 2)) if hasattr(nnx, "max_pool") else _pool(h)
+        h = jax.nn.relu(self.fc_layer(h.reshape(h.shape[0], -1)))
+        if sow:
+            self.sow(nnx.Intermediate, "fc", h)
+        logits = self.out_layer(h)
+        if sow:
+            self.sow(nnx.Intermediate, "logits", logits)
+        return logits
+
+
+def _pool(h):
+    n, hh, ww, c = h.shape
+    return h.reshape(n, hh // 2, 2, ww // 2, 2, c).max(axis=(2, 4))
+
+
+LAYERS = ("conv1", "conv2", "fc", "logits")
+
+
+def capture_activations(model: nnx.Module, x) -> dict[str, np.ndarray]:
+    """Every sown layer's activations on ``x`` (conv layers stay ``(N, H, W, C)``)."""
+    _, inter = nnx.capture(lambda m, v: m(v, sow=True), nnx.Intermediate)(model, jnp.asarray(x))
+    flat = dict(nnx.to_flat_state(inter)) if hasattr(nnx, "to_flat_state") else inter.flat_state()
+    out = {}
+    for path, value in flat.items():
+        name = path[0] if isinstance(path, tuple) else path
+        v = value.value if hasattr(value, "value") else value
+        out[str(name)] = np.asarray(v[0] if isinstance(v, tuple) else v)
+    return out
