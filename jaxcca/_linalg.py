@@ -297,6 +297,41 @@ def _cholesky_upper_inverse(g: jax.Array) -> jax.Array:
     return cholesky_and_inverse(g)[1].T
 
 
+def spectral_preconditioner(gram: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
+    """First pass of :func:`whiten`, held constant: ``(V diag(lambda^-1/2), keep)``.
+
+    ``gram`` is the Gram matrix of unit-norm neurons; directions are sorted by
+    descending eigenvalue (noise last) and those with ``lambda <= eps *
+    max(lambda)`` are masked.
+    """
+    tiny = float(np.finfo(gram.dtype).tiny)
+    lam, vecs = eigh_nograd(jax.lax.stop_gradient(gram))
+    lam, vecs = lam[::-1], vecs[:, ::-1]  # descending: noise comes last
+    keep1 = lam > eps * jnp.maximum(lam[0], tiny)
+    inv_sqrt = _safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep1, lam, 1.0)), keep1)
+    return vecs * inv_sqrt[None, :], keep1
+
+
+def second_pass(g2: jax.Array, keep1: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Second pass of :func:`whiten` on ``g2 = q1^T q1`` (close to the identity).
+
+    A Gram-Schmidt pass (constant) drops directions that keep less than
+    ``_pivot_tolerance`` of their norm: they were round-off. Returns ``(keep,
+    L, L^{-T})`` of the masked ``g2``, differentiable.
+    """
+    dtype = g2.dtype
+    eye = jnp.eye(g2.shape[0], dtype=dtype)
+    tol = _pivot_tolerance(dtype)
+    g2_probe = jnp.where(keep1[:, None] & keep1[None, :], jax.lax.stop_gradient(g2), eye)
+    l_probe, _ = _chol_inv_nograd(g2_probe + tol * 1e-2 * eye)
+    pivots = jnp.diagonal(l_probe) ** 2
+    keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
+    keep = jnp.cumprod(keep.astype(jnp.int32)).astype(bool)  # NaN poisons the tail
+    both = keep[:, None] & keep[None, :]
+    l_factor, l_inv = cholesky_and_inverse(jnp.where(both, g2, eye))
+    return keep, jnp.where(both, l_factor, 0.0), jnp.where(both, l_inv.T, 0.0)
+
+
 def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     r"""Orthonormal basis of the centred column space of ``x``.
 
@@ -347,12 +382,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
 
     # --- preconditioner (constant) ---------------------------------------
     gram = _mm(xs.T, xs)
-    lam, vecs = eigh_nograd(jax.lax.stop_gradient(gram))
-    lam, vecs = lam[::-1], vecs[:, ::-1]  # descending: noise comes last
-    keep1 = lam > eps * jnp.maximum(lam[0], float(finfo.tiny))
-    root_lam = jnp.sqrt(jnp.where(keep1, lam, 0.0))
-    inv_sqrt = _safe_div(jnp.ones_like(lam), root_lam, keep1)
-    precond = vecs * inv_sqrt[None, :]
+    precond, keep1 = spectral_preconditioner(gram, eps)
     q1 = _mm(xs, precond)
 
     # --- re-orthonormalisation (differentiated) ---------------------------
@@ -363,20 +393,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
     # and the d x d form saves two n-sized products.
     gram_mode = dtype == np.float64
     g2 = _mm(_mm(precond.T, gram), precond) if gram_mode else _mm(q1.T, q1)
-    eye = jnp.eye(d, dtype=dtype)
-    tol = _pivot_tolerance(dtype)
-    # Pivots of a Gram-Schmidt pass over q1 (constant), to drop directions
-    # that turned out to be round-off.
-    g2_probe = jnp.where(keep1[:, None] & keep1[None, :], jax.lax.stop_gradient(g2), eye)
-    l_probe, _ = _chol_inv_nograd(g2_probe + tol * 1e-2 * eye)
-    pivots = jnp.diagonal(l_probe) ** 2
-    keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
-    keep = jnp.cumprod(keep.astype(jnp.int32)).astype(bool)  # NaN poisons the tail
-
-    both = keep[:, None] & keep[None, :]
-    l_factor, l_inv = cholesky_and_inverse(jnp.where(both, g2, eye))
-    l_factor = jnp.where(both, l_factor, 0.0)
-    linv_t = jnp.where(both, l_inv.T, 0.0)
+    keep, l_factor, linv_t = second_pass(g2, keep1)
     # NaN/Inf input must give NaN output, not a quietly masked 0: the masks
     # above compare False on NaN, so poison the basis explicitly.
     poison = jnp.where(jnp.all(jnp.isfinite(x)), 0.0, jnp.nan).astype(dtype)

@@ -35,14 +35,12 @@ import numpy as np
 from jaxcca._cca import cca_from_whitened, mean_of_valid, n_trivial
 from jaxcca._linalg import (
     Whitened,
-    _chol_inv_nograd,
     _mm,
-    _pivot_tolerance,
     _safe_div,
     as_pair,
-    cholesky_and_inverse,
     default_epsilon,
-    eigh_nograd,
+    second_pass,
+    spectral_preconditioner,
 )
 from jaxcca._pwcca import pwcca_weights, validate_convention
 from jaxcca._results import CCAResult, PWCCAResult, SVCCAResult
@@ -168,7 +166,6 @@ def whiten_covariance(cov: jax.Array, mean: jax.Array, count, *, epsilon=None) -
     ``q = (x - mean) @ T`` orthonormal, and ``r = T^T cov``.
     """
     dtype = cov.dtype
-    d = cov.shape[0]
     finfo = np.finfo(dtype)
     eps = default_epsilon(dtype) if epsilon is None else float(epsilon)
     diag = jnp.diagonal(cov)
@@ -178,22 +175,10 @@ def whiten_covariance(cov: jax.Array, mean: jax.Array, count, *, epsilon=None) -
     norms = jnp.where(pos, jnp.sqrt(jnp.where(pos, diag, 1.0)), 0.0)
     inv = _safe_div(jnp.ones_like(norms), norms, pos)
     g = cov * inv[:, None] * inv[None, :]
-    lam, vecs = eigh_nograd(jax.lax.stop_gradient(g))
-    lam, vecs = lam[::-1], vecs[:, ::-1]
-    keep1 = lam > eps * jnp.maximum(lam[0], float(finfo.tiny))
-    inv_sqrt = _safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep1, lam, 1.0)), keep1)
-    precond = vecs * inv_sqrt[None, :]
-    g2 = _mm(_mm(precond.T, g), precond)
-    eye = jnp.eye(d, dtype=dtype)
-    tol = _pivot_tolerance(dtype)
-    g2_probe = jnp.where(keep1[:, None] & keep1[None, :], jax.lax.stop_gradient(g2), eye)
-    l_probe, _ = _chol_inv_nograd(g2_probe + tol * 1e-2 * eye)
-    pivots = jnp.diagonal(l_probe) ** 2
-    keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
-    keep = jnp.cumprod(keep.astype(jnp.int32)).astype(bool)
-    both = keep[:, None] & keep[None, :]
-    _, l_inv = cholesky_and_inverse(jnp.where(both, g2, eye))
-    linv_t = jnp.where(both, l_inv.T, 0.0)
+    precond, keep1 = spectral_preconditioner(g, eps)
+    # d x d form of the second pass: without the samples, the first pass's
+    # round-off cannot be repaired (see the module docstring on float32).
+    keep, _, linv_t = second_pass(_mm(_mm(precond.T, g), precond), keep1)
     t = _mm(inv[:, None] * precond, linv_t)
     return Whitened(
         q=None,
