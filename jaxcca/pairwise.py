@@ -7,28 +7,36 @@ cross matrix. Entry ``[i, j]`` is ``measure(xs[i], ys[j])``.
 How it is fast:
 
 1. each representation is centred and whitened once (``m`` factorizations,
-   not ``m**2``; :func:`jaxcca._linalg.whiten`);
-2. a block of rows ``I`` against all columns is one matrix product of the
-   stacked whitened bases, ``Q_I^T [Q_1 ... Q_m]`` (BLAS-3 over many pairs at
-   once);
-3. each pair then needs one small ``d x d`` SVD; PWCCA weights come from each
-   representation's small ``r`` factor and SVCCA's reductions from a
-   ``d x d`` basis computed once per representation: nothing ``n``-sized is
-   touched per pair.
+   not ``m**2``; :func:`jaxcca._linalg.whiten`), and the whitened bases are laid
+   side by side, ``Q = [q_1 ... q_m]`` of shape ``(n, m * d)``;
+2. the matrix is cut into tiles of ``block_size x block_size`` pairs; a tile
+   ``(I, J)`` is one matrix product ``Q_I^T Q_J`` (BLAS-3 over
+   ``block_size**2`` pairs at once). Without ``ys`` only the tiles with
+   ``I <= J`` are computed: symmetric measures are mirrored, and PWCCA gets
+   both ``[i, j]`` and ``[j, i]`` from the same cross product (transposed);
+3. each pair then needs one small ``d x d`` eigendecomposition; PWCCA weights
+   come from each representation's small ``r`` factor and SVCCA's reductions
+   from a ``d x d`` basis computed once per representation: nothing
+   ``n``-sized is touched per pair.
 
-Memory is bounded by the block: ``O(block_rows * m * d**2)`` for the cross
-products plus the stacked bases ``O(m * n * d)``; never ``O(m**2 * n)``.
+Memory is the stacked bases ``O(m * n * d)`` (the size of the input) plus
+``O(block_size**2 * d**2 + n * block_size * d)`` per tile in flight; never
+``O(m**2 * n)``.
 
-Several devices: row blocks are spread over ``jax.devices()`` (or the
-``devices`` given) with ``jax.shard_map``; the stacked bases are replicated.
-Across hosts, call ``jax.distributed.initialize()`` first: ``jax.devices()`` then
-lists every host's devices and the same call runs one program over all of
-them (each host must pass the same inputs).
+Several devices: tiles are spread over ``jax.devices()`` (or the ``devices``
+given) with ``jax.shard_map``; the stacked bases are replicated and the result
+is gathered on every device. Across hosts, call ``jax.distributed.initialize()``
+first: ``jax.devices()`` then lists every host's devices and the same call
+runs one program over all of them (each host passes the same inputs and gets
+the whole matrix).
 
 Adding a measure: register a :class:`PairwiseMeasure` in ``MEASURES``: a
-``prepare`` function (one representation -> pytree of per-representation
-data, vmapped) and a ``pair`` function (cross product ``q_i^T q_j``, data of
-``i``, data of ``j`` -> scalar).
+``prepare`` function (one ``(n, d)`` representation -> dict with the ``(n, d)``
+basis ``"q"`` whose cross products the pairs use, plus any small
+per-representation data), a ``pair`` function (cross product ``q_i^T q_j``,
+data of ``i``, data of ``j`` -> scalar), whether it is symmetric, and its
+options with defaults, split into those ``prepare`` and ``pair`` take. E.g. linear CKA is
+``prepare = centred x / ||x_c^T x_c||_F^{1/2}`` and ``pair = sum(cross**2)``.
 """
 
 from __future__ import annotations
@@ -44,8 +52,8 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from jaxcca._cca import mean_of_valid
-from jaxcca._linalg import _mm, as_single, eigh_nograd, singular_values, whiten
-from jaxcca._pwcca import pwcca_weights, validate_convention
+from jaxcca._linalg import _mm, as_single, eigh_nograd, safe_svd, singular_values, whiten
+from jaxcca._pwcca import _orthonormalize_columns, validate_convention
 from jaxcca._svcca import reduce_whitened, validate_keep
 
 __all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "symmetrize"]
@@ -56,100 +64,145 @@ class PairwiseMeasure:
     """How to compute one measure for many pairs.
 
     Attributes:
-      prepare: ``(x, **options) -> pytree`` for one ``(n, d)`` representation;
-        must contain ``q``, the ``(n, d)`` basis whose cross products the pairs use.
-      pair: ``(cross, data_i, data_j, **options) -> scalar``.
-      symmetric: whether ``measure(x, y) == measure(y, x)``.
+      prepare: ``(x, **prepare_options) -> dict`` for one ``(n, d)``
+        representation (vmapped over the stack); the dict must contain ``"q"``,
+        the ``(n, d)`` basis whose cross products ``q_i^T q_j`` the pairs use.
+      pair: ``(cross, data_i, data_j, **pair_options) -> scalar`` with ``cross``
+        of shape ``(d_i, d_j)`` and ``data_*`` the prepared dicts without ``"q"``.
+      symmetric: whether ``measure(x, y) == measure(y, x)``; then only half
+        the pairs are computed.
       options: the keyword options it accepts, with defaults.
+      prepare_options: the names among ``options`` that ``prepare`` takes.
+      pair_options: the names among ``options`` that ``pair`` takes.
     """
 
     prepare: Callable
     pair: Callable
     symmetric: bool
     options: dict
+    prepare_options: tuple = ()
+    pair_options: tuple = ()
 
 
-def _prep_whiten(x, *, epsilon=None, **_):
-    w = whiten(x, epsilon=epsilon)
-    return {"q": w.q, "r": w.r, "rank": w.rank, "mean": w.mean}
+# ----------------------------------------------------------------------------
+# Measures
+# ----------------------------------------------------------------------------
 
 
-def _pair_cca(cross, a, b, **_):
+def _valid(k, size):
+    return jnp.arange(size, dtype=jnp.int32) < k
+
+
+def _mean_valid_sv(cross, k):
     s = singular_values(cross)
-    k = jnp.minimum(a["rank"], b["rank"])
-    valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
-    return mean_of_valid(jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0), k)
+    return mean_of_valid(jnp.where(_valid(k, s.shape[0]), jnp.clip(s, 0.0, 1.0), 0.0), k)
 
 
-def _pair_pwcca(cross, a, b, *, convention="paper", **_):
-    # U and singular values from the eigendecomposition of cross cross^T: about
-    # twice as fast as an SVD for these small matrices, and accurate where it
-    # matters (a correlation rho carries an absolute error ~eps / rho, and enters
-    # the similarity multiplied by rho). pairwise is not meant for gradients;
-    # the single-pair functions are.
-    p = min(cross.shape)
-    lam, vecs = eigh_nograd(_mm(cross, cross.T) if cross.shape[0] == p else _mm(cross.T, cross))
-    lam, vecs = lam[::-1][:p], vecs[:, ::-1][:, :p]
-    s = jnp.sqrt(jnp.clip(lam, 0.0, None))
-    if cross.shape[0] == p:
-        u = vecs
-    else:  # u = cross v / s for the wider-x case
-        u = _mm(cross, vecs) * jnp.where(s > 0, 1.0 / jnp.where(s > 0, s, 1.0), 0.0)[None, :]
-    k = jnp.minimum(a["rank"], b["rank"])
-    valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
-    rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0)
-    wx = _WhitenedView(r=a["r"])
-    return jnp.sum(pwcca_weights(wx, u, k, convention=convention) * rho)
+def _prep_cca(x, *, epsilon=None):
+    w = whiten(x, epsilon=epsilon)
+    return {"q": w.q, "rank": w.rank}
 
 
-@dataclasses.dataclass
-class _WhitenedView:
-    r: jax.Array  # pwcca_weights only reads .r
+def _pair_cca(cross, a, b):
+    return _mean_valid_sv(cross, jnp.minimum(a["rank"], b["rank"]))
 
 
-def _prep_svcca(x, *, epsilon=None, keep=0.99, **_):
+def _prep_svcca(x, *, epsilon=None, keep=0.99):
     w = whiten(x, epsilon=epsilon)
     basis, k, _ = reduce_whitened(w, keep)
-    # Rotate the basis once: q_i @ basis_i spans the kept singular directions.
+    # Rotate once per representation: q @ basis spans the kept directions, so
+    # a pair's cross product is basis_i^T (q_i^T q_j) basis_j for free.
     return {"q": _mm(w.q, basis), "k": k}
 
 
-def _pair_svcca(cross, a, b, **_):
-    s = singular_values(cross)
-    k = jnp.minimum(a["k"], b["k"])
-    valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
-    return mean_of_valid(jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0), k)
+def _pair_svcca(cross, a, b):
+    return _mean_valid_sv(cross, jnp.minimum(a["k"], b["k"]))
 
 
-def _prep_cka(x, **_):
+def _prep_pwcca(x, *, epsilon=None, convention="paper"):
+    w = whiten(x, epsilon=epsilon)
+    out = {"q": w.q, "r": w.r, "rank": w.rank}
+    if convention == "svcca":
+        # (r r^T)^{1/2}, once per representation (jaxcca.pwcca_weights forms it per pair).
+        ur, sr, _ = safe_svd(w.r)
+        out["r_sqrt"] = _mm(ur * sr[None, :], ur.T)
+    return out
+
+
+def _left_vectors(cross, p):
+    """Singular values (descending) and left singular vectors of ``cross``.
+
+    From the eigendecomposition of ``cross cross^T``: cheaper than an SVD for
+    these small matrices, and accurate where it matters (a correlation ``rho``
+    carries an absolute error ``~eps / rho`` and enters the similarity
+    multiplied by ``rho``). pairwise is not meant for gradients; the
+    single-pair functions are.
+    """
+    lam, vecs = eigh_nograd(_mm(cross, cross.T))
+    lam, vecs = lam[::-1][:p], vecs[:, ::-1][:, :p]
+    return jnp.sqrt(jnp.clip(lam, 0.0, None)), vecs
+
+
+def _pwcca_from(u, s, k, a, convention):
+    """``sum(weights * rho)`` with weights from ``a``'s ``r`` (jaxcca.pwcca_weights)."""
+    valid = _valid(k, s.shape[0])
+    rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0)
+    if convention == "paper":
+        proj = _mm(u.T, a["r"])
+    else:
+        basis = _orthonormalize_columns(_mm(a["r_sqrt"], u), valid)
+        proj = _mm(basis.T, a["r"])
+    alpha = jnp.where(valid, jnp.sum(jnp.abs(proj), axis=1), 0.0)
+    total = jnp.sum(alpha)
+    return jnp.sum(alpha * rho) / jnp.where(total > 0, total, 1.0)
+
+
+def _pair_pwcca(cross, a, b, *, convention="paper"):
+    p = min(cross.shape)
+    if cross.shape[0] > cross.shape[1]:  # x wider: u = cross v / s
+        s, v = _left_vectors(cross.T, p)
+        u = _mm(cross, v) * jnp.where(s > 0, 1.0 / jnp.where(s > 0, s, 1.0), 0.0)[None, :]
+    else:
+        s, u = _left_vectors(cross, p)
+    return _pwcca_from(u, s, jnp.minimum(a["rank"], b["rank"]), a, convention)
+
+
+def _prep_cka(x):
     xc = x - jnp.mean(x, axis=0, keepdims=True)
     gram_norm = jnp.sqrt(jnp.sum(_mm(xc.T, xc) ** 2))
     scale = jnp.where(gram_norm > 0, jax.lax.rsqrt(jnp.where(gram_norm > 0, gram_norm, 1.0)), 0.0)
     return {"q": xc * scale}
 
 
-def _pair_cka(cross, a, b, **_):
+def _pair_cka(cross, a, b):
     # Linear CKA = ||X^T Y||_F^2 / (||X^T X||_F ||Y^T Y||_F); the norms are in q.
     return jnp.sum(cross * cross)
 
 
-def _prep_procrustes(x, **_):
+def _prep_procrustes(x):
     xc = x - jnp.mean(x, axis=0, keepdims=True)
     sq = jnp.sum(xc * xc)
     scale = jnp.where(sq > 0, jax.lax.rsqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
     return {"q": xc * scale}
 
 
-def _pair_procrustes(cross, a, b, **_):
+def _pair_procrustes(cross, a, b):
     # Nuclear norm of X^T Y for unit-Frobenius centred data (jaxcca.procrustes_similarity).
     return jnp.sum(singular_values(cross))
 
 
 MEASURES: dict[str, PairwiseMeasure] = {
-    "cca": PairwiseMeasure(_prep_whiten, _pair_cca, True, {"epsilon": None}),
-    "svcca": PairwiseMeasure(_prep_svcca, _pair_svcca, True, {"epsilon": None, "keep": 0.99}),
+    "cca": PairwiseMeasure(_prep_cca, _pair_cca, True, {"epsilon": None}, ("epsilon",)),
+    "svcca": PairwiseMeasure(
+        _prep_svcca, _pair_svcca, True, {"epsilon": None, "keep": 0.99}, ("epsilon", "keep")
+    ),
     "pwcca": PairwiseMeasure(
-        _prep_whiten, _pair_pwcca, False, {"epsilon": None, "convention": "paper"}
+        _prep_pwcca,
+        _pair_pwcca,
+        False,
+        {"epsilon": None, "convention": "paper"},
+        ("epsilon", "convention"),
+        ("convention",),
     ),
     "cka": PairwiseMeasure(_prep_cka, _pair_cka, True, {}),
     "procrustes": PairwiseMeasure(_prep_procrustes, _pair_procrustes, True, {}),
@@ -161,12 +214,32 @@ def symmetrize(matrix: jax.Array) -> jax.Array:
 
     ``pairwise(xs, measure="pwcca")[i, j]`` weights by ``xs[i]``'s neurons, so
     the matrix is not symmetric; Morcos et al. 2018 average both directions
-    when they need a distance between two networks.
+    when they need one number for two networks.
+
+    Args:
+      matrix: ``(m, m)`` square matrix.
+
+    Returns:
+      ``(m, m)`` symmetric matrix.
+
+    Example:
+      >>> import jax, jaxcca
+      >>> xs = jax.random.normal(jax.random.key(0), (3, 200, 6))
+      >>> sym = jaxcca.symmetrize(jaxcca.pairwise(xs, measure="pwcca"))
+      >>> bool((sym == sym.T).all())
+      True
     """
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"symmetrize needs a square matrix, got shape {tuple(matrix.shape)}.")
     return 0.5 * (matrix + matrix.T)
 
 
-def _stack(xs, name) -> tuple[jax.Array, list[int]]:
+# ----------------------------------------------------------------------------
+# Input handling
+# ----------------------------------------------------------------------------
+
+
+def _stack(xs, name) -> jax.Array:
     """Stacks a (m, n, d) array or a list of (n, d_i) arrays, zero-padding widths.
 
     Zero columns are dead neurons, which every measure masks, so padding does
@@ -176,16 +249,16 @@ def _stack(xs, name) -> tuple[jax.Array, list[int]]:
         if not xs:
             raise ValueError(f"{name} is an empty list; pass at least one (n, d) array.")
         arrs = [as_single(a, f"{name}[{i}]") for i, a in enumerate(xs)]
-        ns = {a.shape[0] for a in arrs}
+        ns = sorted({a.shape[0] for a in arrs})
         if len(ns) != 1:
             raise ValueError(
                 f"every representation in {name} must have the same number of samples "
-                f"(rows), got {sorted(ns)}; rows must be the same inputs in the same order."
+                f"(rows), got {ns}; rows must be the same inputs in the same order."
             )
         dtype = np.result_type(*[a.dtype for a in arrs])
         width = max(a.shape[1] for a in arrs)
         arrs = [jnp.pad(a.astype(dtype), ((0, 0), (0, width - a.shape[1]))) for a in arrs]
-        return jnp.stack(arrs), [a.shape[1] for a in arrs]
+        return jnp.stack(arrs)
     if not hasattr(xs, "ndim"):
         xs = np.asarray(xs)
     if xs.ndim != 3:
@@ -193,20 +266,23 @@ def _stack(xs, name) -> tuple[jax.Array, list[int]]:
             f"{name} must be a stacked array of shape (m, n_samples, n_neurons) or a list "
             f"of (n_samples, n_neurons_i) arrays, got shape {tuple(xs.shape)}."
         )
+    if xs.shape[0] == 0:
+        raise ValueError(f"{name} holds no representations (shape {tuple(xs.shape)}).")
     as_single(xs[0], f"{name}[0]")  # dtype and sample-count checks
-    return jnp.asarray(xs), [xs.shape[2]] * xs.shape[0]
+    return jnp.asarray(xs)
 
 
-def _block_fn(measure: PairwiseMeasure, options: dict):
-    pair = functools.partial(measure.pair, **options)
+def _tiles(m1, m2, b1, b2, triangle):
+    """Tile coordinates (row block, column block) covering the matrix."""
+    n1, n2 = -(-m1 // b1), -(-m2 // b2)
+    if triangle:
+        return [(i, j) for i in range(n1) for j in range(i, n2)]
+    return [(i, j) for i in range(n1) for j in range(n2)]
 
-    def rows_vs_all(q_rows, data_rows, q_cols, data_cols):
-        # q_rows: (b, n, d); q_cols: (m2, n, d) -> cross (b, m2, d, d) in one product.
-        cross = jnp.einsum("ind,jne->ijde", q_rows, q_cols, precision=jax.lax.Precision.HIGHEST)
-        per_col = jax.vmap(pair, in_axes=(0, None, 0))
-        return jax.vmap(per_col, in_axes=(0, 0, None))(cross, data_rows, data_cols)
 
-    return rows_vs_all
+# ----------------------------------------------------------------------------
+# The computation
+# ----------------------------------------------------------------------------
 
 
 def pairwise(
@@ -214,35 +290,48 @@ def pairwise(
     ys: jax.Array | Sequence[jax.Array] | None = None,
     *,
     measure: str = "pwcca",
-    block_rows: int = 8,
+    block_size: int = 8,
     devices: Sequence[jax.Device] | None = None,
     progress: bool = False,
     **options,
 ) -> jax.Array:
-    """Similarity matrix of a measure over many representations.
+    r"""Similarity matrix of a measure over many representations.
+
+    ``out[i, j] = measure_similarity(xs[i], ys[j])`` for every pair, computed as
+    one blocked, compiled computation: each representation is whitened once,
+    a tile of ``block_size x block_size`` pairs is one matrix product of
+    whitened bases, and each pair then costs one small ``d x d``
+    eigendecomposition. Equal to calling the single-pair functions pair by
+    pair (``jaxcca.pwcca_similarity`` etc.), to round-off.
 
     Args:
       xs: ``(m1, n, d)`` stacked representations, or a list of ``(n, d_i)``
-        arrays of different widths (zero-padded internally; padding does not
-        change results).
-      ys: optional second collection (same forms); default ``xs``.
+        arrays of different widths (zero-padded internally: zero columns are
+        dead neurons, which are masked, so padding does not change results).
+      ys: optional second collection (same forms) for the ``(m1, m2)`` cross
+        matrix, e.g. every layer of one network against every layer of
+        another. Default: ``xs`` (then only the tiles ``i <= j`` are computed).
       measure: ``"cca"``, ``"svcca"``, ``"pwcca"``, ``"cka"`` (linear,
-        biased) or ``"procrustes"`` (similarity: nuclear norm of the normalised
-        cross-covariance); see ``MEASURES``.
-      block_rows: rows of the matrix computed per step and device; memory is
-        ``O(block_rows * m2 * d**2)``.
-      devices: devices to spread row blocks over (default: all of
-        ``jax.devices()``).
-      progress: show a progress bar over row blocks (needs ``tqdm``).
-      **options: the measure's options (``epsilon``; ``keep`` for svcca;
-        ``convention`` for pwcca).
+        biased) or ``"procrustes"`` (similarity); see ``MEASURES``.
+      block_size: representations per tile side; a tile holds
+        ``block_size**2`` pairs. Memory per tile in flight is
+        ``O(block_size * n * d + block_size**2 * d**2)``.
+      devices: devices to spread tiles over (default: all of ``jax.devices()``).
+      progress: show a progress bar over tiles (needs ``tqdm``; ignored when
+        traced).
+      **options: the measure's options: ``epsilon`` (cca, svcca, pwcca),
+        ``keep`` (svcca), ``convention`` (pwcca), as in the single-pair
+        functions.
 
     Returns:
-      ``(m1, m2)`` matrix with ``[i, j] = measure_similarity(xs[i], ys[j])``.
-      For PWCCA rows weight by ``xs[i]``: see :func:`symmetrize`.
+      ``(m1, m2)`` similarity matrix. PWCCA weights by the neurons of ``xs[i]``
+      (row ``i``), so its square matrix is not symmetric: use
+      :func:`jaxcca.symmetrize` for ``(M + M^T) / 2``.
 
     Raises:
-      ValueError: unknown measure or option, inconsistent sample counts.
+      ValueError: unknown measure or option, inconsistent sample counts, bad
+        ``block_size`` or input shapes.
+      TypeError: non-float inputs.
 
     Example:
       >>> import jax, jaxcca
@@ -250,6 +339,8 @@ def pairwise(
       >>> sims = jaxcca.pairwise(xs, measure="cca")
       >>> sims.shape, bool(abs(sims[1, 1] - 1) < 1e-5)
       ((4, 4), True)
+      >>> jaxcca.pairwise(xs[:2], xs, measure="pwcca").shape
+      (2, 4)
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {sorted(MEASURES)}, got {measure!r}.")
@@ -258,78 +349,151 @@ def pairwise(
     if unknown:
         raise ValueError(
             f"unknown option(s) {sorted(unknown)} for measure {measure!r}; it accepts "
-            f"{sorted(spec.options)}."
+            f"{sorted(spec.options) or 'none'}."
         )
     opts = {**spec.options, **options}
     if "keep" in opts:
         opts["keep"] = validate_keep(opts["keep"])
     if "convention" in opts:
         opts["convention"] = validate_convention(opts["convention"])
-    if block_rows < 1:
-        raise ValueError(f"block_rows must be >= 1, got {block_rows}.")
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+        raise TypeError(f"block_size must be an int, got {type(block_size).__name__}.")
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {block_size}.")
 
-    x_stack, _ = _stack(xs, "xs")
-    y_stack = x_stack if ys is None else _stack(ys, "ys")[0]
+    x_stack = _stack(xs, "xs")
+    y_stack = x_stack if ys is None else _stack(ys, "ys")
     if y_stack.shape[1] != x_stack.shape[1]:
         raise ValueError(
-            f"xs and ys must have the same number of samples, got {x_stack.shape[1]} "
+            f"xs and ys must have the same number of samples (rows), got {x_stack.shape[1]} "
             f"and {y_stack.shape[1]}."
         )
     dtype = np.result_type(x_stack.dtype, y_stack.dtype)
     x_stack, y_stack = x_stack.astype(dtype), y_stack.astype(dtype)
+    m1, m2 = x_stack.shape[0], y_stack.shape[0]
 
-    prep_opts = {k: v for k, v in opts.items() if k in ("epsilon", "keep")}
-    pair_opts = {k: v for k, v in opts.items() if k == "convention"}
-    prepare = jax.jit(jax.vmap(functools.partial(spec.prepare, **prep_opts)))
-    data_x = prepare(x_stack)
-    data_y = data_x if ys is None else prepare(y_stack)
+    prep_opts = tuple((k, opts[k]) for k in spec.prepare_options)
+    pair_opts = tuple((k, opts[k]) for k in spec.pair_options)
+    devices = tuple(devices) if devices is not None else tuple(jax.devices())
+    if not devices:
+        raise ValueError("devices is empty; pass None for all of jax.devices().")
+    square = ys is None
+    b1, b2 = min(block_size, m1), min(block_size, m2)
+    if square:
+        b1 = b2 = min(b1, b2)
+    tiles = _tiles(m1, m2, b1, b2, triangle=square)
+    traced = isinstance(x_stack, jax.core.Tracer) or isinstance(y_stack, jax.core.Tracer)
 
-    devices = list(devices) if devices is not None else jax.devices()
+    prepare = _compiled_prepare(measure, prep_opts, devices)
+    data_x = prepare(_pad_to(x_stack, b1))
+    data_y = data_x if square else prepare(_pad_to(y_stack, b2))
+    q_x, rest_x = _side_by_side(data_x)
+    q_y, rest_y = (q_x, rest_x) if square else _side_by_side(data_y)
+
+    # Tiles are processed in steps, each one call of the same compiled
+    # function; a step gives every device ``per_device`` tiles, which it maps
+    # over one at a time (the last step is padded with repeats of a tile). One
+    # step does everything; a progress bar needs a few more.
     n_dev = len(devices)
-    m1 = x_stack.shape[0]
-    chunk = block_rows * n_dev
-    n_chunks = -(-m1 // chunk)
-    step = _compiled_step(measure, tuple(sorted(pair_opts.items())), tuple(devices), block_rows)
+    per_device = -(-len(tiles) // n_dev)
+    if progress and not traced:
+        per_device = -(-per_device // min(per_device, 50))
+    chunk = per_device * n_dev
+    n_steps = -(-len(tiles) // chunk)
+    coords = np.array(tiles + [tiles[-1]] * (n_steps * chunk - len(tiles)), dtype=np.int32)
+    step = _compiled_step(measure, pair_opts, devices, b1, b2, square)
 
-    q_cols = data_y["q"]
-    cols = {k: v for k, v in data_y.items() if k != "q"}
-    rows = []
-    it = range(n_chunks)
-    if progress:
+    it = range(n_steps)
+    if progress and not traced:
         try:
             from tqdm.auto import tqdm
 
-            it = tqdm(it, desc=f"pairwise {measure}", unit="block")
+            it = tqdm(it, desc=f"pairwise {measure}: {len(tiles)} tiles", unit="step")
         except ImportError:  # tqdm is optional
             pass
-    for c in it:
-        idx = np.arange(c * chunk, (c + 1) * chunk) % m1  # pad the last chunk by wrapping
-        sel = jax.tree.map(lambda a, idx=idx: a[idx], data_x)
-        q_rows = sel.pop("q")
-        rows.append(step(q_rows, sel, q_cols, cols))
-    out = jnp.concatenate(rows, axis=0)[:m1]
+    outs = [step(coords[s * chunk : (s + 1) * chunk], q_x, rest_x, q_y, rest_y) for s in it]
+    fwd = jnp.concatenate([o[0] for o in outs])[: len(tiles)]
+    bwd = jnp.concatenate([o[1] for o in outs])[: len(tiles)] if square else None
+    out = _assemble(fwd, bwd, np.array(tiles), m1, m2, b1, b2)
+    if square and spec.symmetric:  # diagonal tiles computed both halves: mirror exactly
+        out = jnp.where(np.triu(np.ones((m1, m1), dtype=bool)), out, out.T)
     return out
 
 
+def _pad_to(stack, b):
+    """Pads the stack to a multiple of ``b`` representations by repeating the first ones."""
+    m = stack.shape[0]
+    pad = -m % b
+    return stack if pad == 0 else jnp.concatenate([stack, stack[np.arange(pad) % m]])
+
+
+def _side_by_side(data):
+    """Splits the prepared data into ``Q = [q_1 ... q_m]`` as ``(n, m, d)`` and the rest."""
+    return jnp.transpose(data["q"], (1, 0, 2)), {k: v for k, v in data.items() if k != "q"}
+
+
+def _assemble(fwd, bwd, tiles, m1, m2, b1, b2):
+    """Scatters tiles ``(t, b1, b2)`` into the ``(m1, m2)`` matrix (mirroring ``bwd``)."""
+    rows = tiles[:, 0, None, None] * b1 + np.arange(b1)[None, :, None]
+    cols = tiles[:, 1, None, None] * b2 + np.arange(b2)[None, None, :]
+    rows, cols = np.broadcast_arrays(rows, cols)
+    out = jnp.zeros((-(-m1 // b1) * b1, -(-m2 // b2) * b2), fwd.dtype)
+    if bwd is not None:  # tile (I, J) also holds [j, i]; write it first so that
+        out = out.at[cols, rows].set(bwd)  # the diagonal tiles keep their direct values
+    out = out.at[rows, cols].set(fwd)
+    return out[:m1, :m2]
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled_step(measure, pair_opts, devices, block_rows):
-    fn = _block_fn(MEASURES[measure], dict(pair_opts))
+def _compiled_prepare(measure, prep_opts, devices):
+    fn = jax.vmap(functools.partial(MEASURES[measure].prepare, **dict(prep_opts)))
+    # Replicated over the mesh: every device (and host) holds all bases.
+    sharding = jax.sharding.NamedSharding(Mesh(np.array(devices), ("tiles",)), P())
+    return jax.jit(fn, out_shardings=sharding)
 
-    def local(q_rows, data_rows, q_cols, data_cols):
-        # This device's rows, in blocks of block_rows (lax.map: bounded memory).
-        b = q_rows.shape[0] // block_rows
-        split = jax.tree.map(lambda a: a.reshape(b, block_rows, *a.shape[1:]), (q_rows, data_rows))
-        out = jax.lax.map(lambda args: fn(args[0], args[1], q_cols, data_cols), split)
-        return out.reshape(b * block_rows, -1)
 
-    if len(devices) == 1:
-        return jax.jit(local)
-    mesh = Mesh(np.array(devices), ("pairs",))
+@functools.lru_cache(maxsize=64)
+def _compiled_step(measure, pair_opts, devices, b1, b2, square):
+    spec = MEASURES[measure]
+    pair = functools.partial(spec.pair, **dict(pair_opts))
+
+    def one_tile(ij, q_x, rest_x, q_y, rest_y):
+        (n, _, d1), d2 = q_x.shape, q_y.shape[2]
+        i0, j0 = ij[0] * b1, ij[1] * b2
+        qa = jax.lax.dynamic_slice_in_dim(q_x, i0, b1, axis=1).reshape(n, b1 * d1)
+        qb = jax.lax.dynamic_slice_in_dim(q_y, j0, b2, axis=1).reshape(n, b2 * d2)
+        # One product for the whole tile: (b1 * d1, b2 * d2) = Q_I^T Q_J.
+        cross = _mm(qa.T, qb).reshape(b1, d1, b2, d2).transpose(0, 2, 1, 3)
+        da = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i0, b1), rest_x)
+        db = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, j0, b2), rest_y)
+        f = jax.vmap(jax.vmap(pair, (0, None, 0)), (0, 0, None))
+        if not square:
+            return f(cross, da, db), jnp.zeros((b1, b2), q_x.dtype)
+        if spec.symmetric:
+            fwd = f(cross, da, db)
+            return fwd, fwd
+        # Asymmetric (PWCCA): [j, i] from the same product, transposed; bwd[a, b]
+        # holds [j_b, i_a], i.e. the tile (J, I) transposed.
+        bwd = f(cross.transpose(1, 0, 3, 2), db, da)
+        return f(cross, da, db), bwd.T
+
+    def local(coords, q_x, rest_x, q_y, rest_y):
+        # This device's tiles one after another (lax.map: bounded memory).
+        return jax.lax.map(lambda ij: one_tile(ij, q_x, rest_x, q_y, rest_y), coords)
+
+    def gathered(*args):
+        fwd, bwd = local(*args)
+        return (
+            jax.lax.all_gather(fwd, "tiles", tiled=True),
+            jax.lax.all_gather(bwd, "tiles", tiled=True),
+        )
+
+    mesh = Mesh(np.array(devices), ("tiles",))
     sharded = jax.shard_map(
-        local,
+        gathered,
         mesh=mesh,
-        in_specs=(P("pairs"), P("pairs"), P(), P()),
-        out_specs=P("pairs"),
+        in_specs=(P("tiles"), P(), P(), P(), P()),
+        out_specs=(P(), P()),
         check_vma=False,
     )
     return jax.jit(sharded)

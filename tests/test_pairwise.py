@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
 import pytest
 
@@ -22,48 +23,87 @@ OPTS = {"cca": {}, "svcca": {"keep": 0.9}, "pwcca": {}, "cka": {}, "procrustes":
 
 @pytest.fixture(scope="module")
 def reps():
+    """Five representations of 120 inputs, widths 5 and 7, one with a dead neuron."""
     rng = np.random.default_rng(0)
     base = rng.standard_normal((120, 4))
-    widths = (5, 7, 6, 7)
-    return [
+    widths = (5, 7, 5, 7, 5)
+    out = [
         np.tanh(base @ rng.standard_normal((4, w))) + 0.4 * rng.standard_normal((120, w))
         for w in widths
     ]
+    out[2][:, 1] = 0.0  # dead neuron
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected(reps):
+    return {
+        m: np.array([[SINGLE[m](a, b) for b in reps] for a in reps], dtype=np.float64)
+        for m in SINGLE
+    }
 
 
 @pytest.mark.parametrize("measure", list(SINGLE))
-def test_matches_single_pair_functions_with_different_widths(reps, measure):
-    got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_rows=3, **OPTS[measure]))
-    want = np.array([[SINGLE[measure](a, b) for b in reps] for a in reps])
-    np.testing.assert_allclose(got, want, atol=1e-12)
+def test_matches_single_pair_functions_with_different_widths(reps, expected, measure):
+    # block_size=2 with 5 representations: diagonal, off-diagonal (mirrored) and
+    # padded tiles all occur.
+    got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_size=2, **OPTS[measure]))
+    np.testing.assert_allclose(got, expected[measure], rtol=0, atol=1e-12)
 
 
-def test_stacked_and_cross_matrix(reps):
-    stacked = np.stack([r[:, :5] for r in reps])
-    full = jaxcca.pairwise(stacked, measure="pwcca")
-    cross = jaxcca.pairwise(stacked[:2], stacked[1:], measure="pwcca")
-    assert cross.shape == (2, 3)
-    np.testing.assert_allclose(cross, np.asarray(full)[:2, 1:], atol=1e-12)
+def test_pwcca_svcca_convention(reps):
+    got = jaxcca.pairwise(reps, measure="pwcca", convention="svcca", block_size=2)
+    want = [[jaxcca.pwcca_similarity(a, b, convention="svcca") for b in reps] for a in reps]
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("block_rows", [1, 2, 5])
-def test_block_size_does_not_change_the_result(reps, block_rows):
-    ref = jaxcca.pairwise(reps, measure="cca", block_rows=4)
-    got = jaxcca.pairwise(reps, measure="cca", block_rows=block_rows)
-    np.testing.assert_allclose(got, ref, atol=1e-13)
+def test_float32_matches_single_pair_float32(reps):
+    r32 = [r.astype(np.float32) for r in reps]
+    got = jaxcca.pairwise(r32, measure="pwcca", block_size=2)
+    assert got.dtype == np.float32
+    want = np.array([[jaxcca.pwcca_similarity(a, b) for b in r32] for a in r32])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
-def test_symmetry_and_symmetrize(reps):
-    cca = np.asarray(jaxcca.pairwise(reps, measure="cca"))
-    np.testing.assert_allclose(cca, cca.T, atol=1e-12)
-    np.testing.assert_allclose(np.diag(cca), 1.0, atol=1e-10)
-    pw = jaxcca.pairwise(reps, measure="pwcca")
-    assert np.abs(np.asarray(pw) - np.asarray(pw).T).max() > 1e-4
+def test_stacked_list_and_cross_matrix(reps, expected):
+    stacked = np.stack([np.pad(r, ((0, 0), (0, 7 - r.shape[1]))) for r in reps])
+    full = np.asarray(jaxcca.pairwise(stacked, measure="pwcca", block_size=2))
+    np.testing.assert_allclose(full, expected["pwcca"], rtol=0, atol=1e-12)
+    # Every one of the first two against every one of the last four (widths differ).
+    cross = jaxcca.pairwise(reps[:2], reps[1:], measure="pwcca", block_size=2)
+    assert cross.shape == (2, 4)
+    np.testing.assert_allclose(cross, expected["pwcca"][:2, 1:], rtol=0, atol=1e-12)
+    col = jaxcca.pairwise(stacked, stacked[-1:], measure="pwcca")
+    np.testing.assert_allclose(col[:, 0], expected["pwcca"][:, -1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_size", [1, 3, 64])
+def test_block_size_does_not_change_the_result(reps, expected, block_size):
+    got = jaxcca.pairwise(reps, measure="pwcca", block_size=block_size)
+    np.testing.assert_allclose(got, expected["pwcca"], rtol=0, atol=1e-12)
+
+
+def test_symmetry_and_symmetrize(reps, expected):
+    cca = np.asarray(jaxcca.pairwise(reps, measure="cca", block_size=2))
+    np.testing.assert_array_equal(cca, cca.T)  # mirrored, not recomputed
+    np.testing.assert_allclose(np.diag(cca), 1.0, atol=1e-12)
+    pw = jaxcca.pairwise(reps, measure="pwcca", block_size=2)
+    assert np.abs(np.asarray(pw) - np.asarray(pw).T).max() > 1e-3
     sym = np.asarray(jaxcca.symmetrize(pw))
-    np.testing.assert_allclose(sym, sym.T, atol=0)
+    np.testing.assert_array_equal(sym, sym.T)
+    np.testing.assert_allclose(sym, (expected["pwcca"] + expected["pwcca"].T) / 2, atol=1e-12)
 
 
-def test_same_result_on_eight_devices(reps):
+def test_under_jit_and_with_progress(reps, expected):
+    stacked = np.stack([r[:, :5] for r in reps])
+    want = np.array([[jaxcca.pwcca_similarity(a, b) for b in stacked] for a in stacked])
+    jitted = jax.jit(lambda xs: jaxcca.pairwise(xs, block_size=2, progress=True))
+    np.testing.assert_allclose(jitted(stacked), want, rtol=0, atol=1e-12)
+    shown = jaxcca.pairwise(stacked, block_size=2, progress=True)  # tqdm if installed
+    np.testing.assert_allclose(shown, want, rtol=0, atol=1e-12)
+
+
+def test_same_result_on_eight_devices():
     code = textwrap.dedent(
         """
         import os
@@ -71,13 +111,15 @@ def test_same_result_on_eight_devices(reps):
         import jax, numpy as np
         jax.config.update("jax_enable_x64", True)
         import jaxcca
+        assert len(jax.devices()) == 8
         rng = np.random.default_rng(1)
         xs = rng.standard_normal((11, 100, 6))
-        assert len(jax.devices()) == 8
-        for m in ("cca", "svcca", "pwcca"):
-            many = jaxcca.pairwise(xs, measure=m, block_rows=1)
-            one = jaxcca.pairwise(xs, measure=m, devices=jax.devices()[:1], block_rows=3)
-            np.testing.assert_allclose(many, one, atol=1e-13)
+        for m, opts in (("cca", {}), ("svcca", {"keep": 0.9}), ("pwcca", {})):
+            for ys in (None, xs[3:]):
+                one = jaxcca.pairwise(xs, ys, measure=m, devices=jax.devices()[:1], **opts)
+                many = jaxcca.pairwise(xs, ys, measure=m, block_size=2, **opts)
+                assert many.is_fully_replicated
+                np.testing.assert_allclose(many, one, rtol=0, atol=1e-13)
         print("ok")
         """
     )
@@ -89,10 +131,24 @@ def test_same_result_on_eight_devices(reps):
 
 def test_errors(reps):
     with pytest.raises(ValueError, match="measure must be one of"):
-        jaxcca.pairwise(reps, measure="cka_rbf_nope")
+        jaxcca.pairwise(reps, measure="nope")
     with pytest.raises(ValueError, match="unknown option"):
         jaxcca.pairwise(reps, measure="cca", keep=3)
+    with pytest.raises(ValueError, match="keep"):
+        jaxcca.pairwise(reps, measure="svcca", keep=1.5)
+    with pytest.raises(ValueError, match="convention"):
+        jaxcca.pairwise(reps, measure="pwcca", convention="anatome")
     with pytest.raises(ValueError, match="same number of samples"):
         jaxcca.pairwise([reps[0], reps[1][:50]])
+    with pytest.raises(ValueError, match="same number of samples"):
+        jaxcca.pairwise(reps, [reps[0][:50]])
     with pytest.raises(ValueError, match=r"\(m, n_samples, n_neurons\)"):
         jaxcca.pairwise(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="empty"):
+        jaxcca.pairwise([])
+    with pytest.raises(ValueError, match="block_size"):
+        jaxcca.pairwise(reps, block_size=0)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        jaxcca.pairwise(np.zeros((2, 10, 3), dtype=np.int32))
+    with pytest.raises(ValueError, match="square"):
+        jaxcca.symmetrize(np.zeros((2, 3)))
