@@ -13,6 +13,7 @@ from jaxcca._cka import (
     minibatch_cka_init,
     minibatch_cka_update,
 )
+from jaxcca._dft import conv_to_neurons, dft_cca, dft_cca_distance, dft_cca_similarity
 from jaxcca._procrustes import (
     ProcrustesResult,
     procrustes,
@@ -20,7 +21,7 @@ from jaxcca._procrustes import (
     procrustes_similarity,
 )
 from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
-from jaxcca._results import CCAResult, PWCCAResult, SVCCAResult
+from jaxcca._results import CCAResult, DFTCCAResult, PWCCAResult, SVCCAResult
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
 from jaxcca.pairwise import pairwise, symmetrize
 
@@ -31,6 +32,7 @@ __all__ = [
     "streaming",
     "CCAResult",
     "CKAResult",
+    "DFTCCAResult",
     "MinibatchCKAState",
     "PWCCAResult",
     "ProcrustesResult",
@@ -42,6 +44,10 @@ __all__ = [
     "cka",
     "cka_distance",
     "cka_similarity",
+    "conv_to_neurons",
+    "dft_cca",
+    "dft_cca_distance",
+    "dft_cca_similarity",
     "minibatch_cka",
     "minibatch_cka_finalize",
     "minibatch_cka_init",

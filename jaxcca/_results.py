@@ -97,3 +97,40 @@ class PWCCAResult(NamedTuple):
     rank_x: jax.Array
     rank_y: jax.Array
     n_trivial: jax.Array
+
+
+class DFTCCAResult(NamedTuple):
+    """Result of :func:`jaxcca.dft_cca`.
+
+    The frequency grid ``(Hg, Wg)`` is in FFT order (index ``i`` is the signed
+    frequency ``frequencies[i, j, 0]``, as ``np.fft.fftfreq(Hg) * Hg``); it is
+    ``(H, W)`` for equal spatial sizes and the common low-frequency band
+    otherwise. ``p = min(C1, C2)``.
+
+    Attributes:
+      similarity: scalar, mean canonical correlation over the full frequency
+        grid and all directions: the sum of ``rho`` divided by the number of
+        meaningful directions ``min(sum(rank_x), sum(rank_y))``. Equal to
+        :func:`jaxcca.cca` of the flattened ``H*W*C`` neurons on
+        translation-invariant data (Theorem 1 of Raghu et al. 2017).
+      weighted_similarity: scalar, ``sum(weights * rho)``: the
+        projection-weighted aggregate (see :func:`jaxcca.dft_cca`).
+      rho: ``(Hg, Wg, p)`` canonical correlations at every frequency,
+        descending along the last axis, zero past that frequency's
+        ``min(rank_x, rank_y)``. Conjugate frequencies hold equal values.
+      weights: ``(Hg, Wg, p)`` projection weights of x's directions, summing to
+        1 over the whole grid.
+      rank_x: ``(Hg, Wg)`` int, complex rank of x's channel coefficients at each
+        frequency.
+      rank_y: ``(Hg, Wg)`` int, the same for y.
+      frequencies: ``(Hg, Wg, 2)`` int, the signed frequencies (cycles per
+        image height and width) of each grid cell.
+    """
+
+    similarity: jax.Array
+    weighted_similarity: jax.Array
+    rho: jax.Array
+    weights: jax.Array
+    rank_x: jax.Array
+    rank_y: jax.Array
+    frequencies: jax.Array

@@ -82,3 +82,40 @@ def svcca_convention_pwcca(x, y):
     weights = np.abs(p_mat.T @ x).sum(1)
     weights = weights / weights.sum()
     return float(np.sum(weights * s)), weights, s
+
+
+def dft_cca(x, y):
+    """DFT-CCA the plain way: full complex FFT grid, one complex CCA per frequency.
+
+    Returns ``(rho, alpha)`` of shape ``(Hg, Wg, p)``: the correlations and the
+    unnormalised projection weights ``sum_j |<h_i, z_j>|`` of x's directions.
+    Spatial sizes that differ are cut to the common band ``|k| <= (min - 1) // 2``.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+
+    def band(size_x, size_y):
+        if size_x == size_y:
+            return np.arange(size_x), np.arange(size_x)
+        b = (min(size_x, size_y) - 1) // 2
+        signed = np.r_[0 : b + 1, -b:0]
+        return signed % size_x, signed % size_y
+
+    rx, ry = band(x.shape[1], y.shape[1])
+    cx, cy = band(x.shape[2], y.shape[2])
+    fx = np.fft.fft2(x, axes=(1, 2))[:, rx][:, :, cx]
+    fy = np.fft.fft2(y, axes=(1, 2))[:, ry][:, :, cy]
+    p = min(x.shape[3], y.shape[3])
+    hg, wg = fx.shape[1:3]
+    rho = np.zeros((hg, wg, p))
+    alpha = np.zeros((hg, wg, p))
+    for i in range(hg):
+        for j in range(wg):
+            zx = fx[:, i, j] - fx[:, i, j].mean(0)
+            zy = fy[:, i, j] - fy[:, i, j].mean(0)
+            qx, _ = np.linalg.qr(zx)
+            qy, _ = np.linalg.qr(zy)
+            u, s, _ = np.linalg.svd(qx.conj().T @ qy)
+            rho[i, j] = s[:p]
+            h = qx @ u[:, :p]
+            alpha[i, j] = np.abs(h.conj().T @ zx).sum(1)
+    return rho, alpha

@@ -76,6 +76,26 @@ MEASURES = [
     ),
 ]
 
+
+def conv_pair(rng, dtype):
+    """A dense pair whose columns are read as (2, 2, C) conv maps by the measure."""
+    return dense_pair(rng, dtype, n=60, d1=12, d2=8)
+
+
+def as_conv(fn):
+    return lambda x, y: fn(x.reshape(x.shape[0], 2, 2, -1), y.reshape(y.shape[0], 2, 2, -1))
+
+
+MEASURES += [
+    Measure("dft_cca_similarity", as_conv(jaxcca.dft_cca_similarity), make=conv_pair),
+    Measure(
+        "dft_cca_projection",
+        as_conv(lambda x, y: jaxcca.dft_cca_similarity(x, y, weighting="projection")),
+        make=conv_pair,
+    ),
+    Measure("dft_cca_distance", as_conv(jaxcca.dft_cca_distance), make=conv_pair, self_value=0.0),
+]
+
 IDS = [m.name for m in MEASURES]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 

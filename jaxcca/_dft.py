@@ -1,0 +1,377 @@
+"""Convolutional layers: DFT-CCA (Raghu et al. 2017, section 3) and conv reductions."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from jaxcca._cca import cca_from_whitened
+from jaxcca._linalg import _mm, as_pair, as_single, whiten
+from jaxcca._linalg import check_finite as _check_values
+from jaxcca._results import DFTCCAResult
+
+__all__ = ["conv_to_neurons", "dft_cca", "dft_cca_distance", "dft_cca_similarity"]
+
+CONV_MODES = ("channels", "flatten", "spatial_mean")
+WEIGHTINGS = ("mean", "projection")
+
+
+# ----------------------------------------------------------------------------
+# Conv reductions
+# ----------------------------------------------------------------------------
+
+
+def conv_to_neurons(x: ArrayLike, *, mode: str) -> jax.Array:
+    r"""Turns conv activations ``(N, H, W, C)`` into a ``(samples, neurons)`` matrix.
+
+    The three treatments of a conv layer compared in Raghu et al. 2017,
+    section 3, each a different question:
+
+    * ``"channels"``: ``(N*H*W, C)``. Every channel is a neuron and every
+      spatial position of every input a datapoint. Cheap (``C`` neurons), uses
+      all the data; asks whether the two layers' *filters* span the same space
+      irrespective of position. Both layers need the same ``H`` and ``W`` so
+      that datapoints pair up (resize or pool first if not).
+    * ``"flatten"``: ``(N, H*W*C)``. Every (position, channel) is a neuron.
+      The most faithful, but the number of neurons is large: CCA then needs
+      ``N >> H*W*C`` samples (see ``n_trivial`` in :class:`jaxcca.CCAResult`)
+      and costs ``O(N (HWC)^2)``. On translation-invariant data
+      :func:`jaxcca.dft_cca` computes exactly this, one frequency at a time.
+    * ``"spatial_mean"``: ``(N, C)``, the mean of each channel over positions
+      (global average pooling), as used by Morcos et al. 2018. Cheapest and
+      insensitive to spatial size, so layers of different resolution can be
+      compared; discards all spatial structure.
+
+    Args:
+      x: ``(N, H, W, C)`` activations (rows are samples, channels last).
+      mode: ``"channels"``, ``"flatten"`` or ``"spatial_mean"``.
+
+    Returns:
+      The 2-D matrix described above.
+
+    Raises:
+      ValueError: ``x`` is not 4-D or ``mode`` is unknown.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxcca
+      >>> x = jnp.zeros((10, 4, 4, 3))
+      >>> [jaxcca.conv_to_neurons(x, mode=m).shape for m in ("channels", "flatten", "spatial_mean")]
+      [(160, 3), (10, 48), (10, 3)]
+    """
+    if mode not in CONV_MODES:
+        raise ValueError(f"mode must be one of {CONV_MODES}, got {mode!r}.")
+    x = as_single(x, "x", ndim=4)
+    n, h, w, c = x.shape
+    if mode == "channels":
+        return x.reshape(n * h * w, c)
+    if mode == "flatten":
+        return x.reshape(n, h * w * c)
+    return jnp.mean(x, axis=(1, 2))
+
+
+# ----------------------------------------------------------------------------
+# The frequency grid (static, numpy)
+# ----------------------------------------------------------------------------
+
+
+def _axis_band(size_x: int, size_y: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Common frequencies of one spatial axis, in FFT order.
+
+    Equal sizes: every frequency. Different sizes: the signed frequencies
+    ``|k| <= (min(size) - 1) // 2`` that both can represent without aliasing
+    (the Nyquist frequency of an even size has no partner in the larger map).
+
+    Returns ``(grid_size, index_into_x_fft, index_into_y_fft)``.
+    """
+    if size_x == size_y:
+        idx = np.arange(size_x)
+        return size_x, idx, idx
+    b = (min(size_x, size_y) - 1) // 2
+    signed = np.concatenate([np.arange(0, b + 1), np.arange(-b, 0)])
+    return 2 * b + 1, signed % size_x, signed % size_y
+
+
+@functools.lru_cache(maxsize=64)
+def _frequency_plan(hx: int, wx: int, hy: int, wy: int):
+    """Which frequencies to compute and how to spread them over the full grid.
+
+    A real map's DFT satisfies ``F[-u, -v] = conj(F[u, v])``, and CCA of the
+    conjugated data gives the same correlations, so only one frequency of each
+    conjugate pair is computed (the one in the real-FFT half plane).
+    """
+    hg, rows_x, rows_y = _axis_band(hx, hy)
+    wg, cols_x, cols_y = _axis_band(wx, wy)
+    ii, jj = np.meshgrid(np.arange(hg), np.arange(wg), indexing="ij")
+    ci, cj = (-ii) % hg, (-jj) % wg
+    half = wg // 2
+    # representative of each conjugate pair: column in [0, wg // 2]; on the
+    # self-paired columns (0 and an even grid's Nyquist) the smaller row.
+    is_rep = (jj <= half) & ((jj != cj) | (ii <= ci))
+    rep_i, rep_j = ii[is_rep], jj[is_rep]
+    rep_index = -np.ones((hg, wg), np.int64)
+    rep_index[rep_i, rep_j] = np.arange(rep_i.size)
+    full_to_rep = np.where(is_rep, rep_index, rep_index[ci, cj])
+    assert (full_to_rep >= 0).all()
+    self_conj = (rep_i == ci[rep_i, rep_j]) & (rep_j == cj[rep_i, rep_j])
+    multiplicity = np.where(self_conj, 1, 2)
+    # rfft columns hold the non-negative frequencies 0..w//2, so a grid column
+    # j <= wg // 2 (a non-negative signed frequency) is rfft column cols[j].
+    # signed frequencies as np.fft.fftfreq(size) * size (Nyquist negative)
+    signed_rows = np.where(ii <= (hg - 1) // 2, ii, ii - hg)
+    signed_cols = np.where(jj <= (wg - 1) // 2, jj, jj - wg)
+    freqs = np.stack([signed_rows, signed_cols], axis=-1).astype(np.int32)
+    return {
+        "grid": (hg, wg),
+        "rows_x": rows_x[rep_i],
+        "rows_y": rows_y[rep_i],
+        "cols_x": cols_x[rep_j],
+        "cols_y": cols_y[rep_j],
+        "multiplicity": multiplicity,
+        "full_to_rep": full_to_rep,
+        "frequencies": freqs,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Per-frequency complex CCA
+# ----------------------------------------------------------------------------
+
+
+def _realify(z: jax.Array) -> jax.Array:
+    """``(n, c)`` complex ``A + iB`` to the ``(2n, 2c)`` real ``[[A, -B], [B, A]]``.
+
+    Complex linear combinations of complex columns are exactly real linear
+    combinations of these real columns, and Hermitian inner products become
+    real ones (``Re <a, b> = <R(a), R(b)>``): the canonical correlations of the
+    real form are those of the complex data, each appearing twice.
+    """
+    a, b = jnp.real(z), jnp.imag(z)
+    return jnp.concatenate(
+        [jnp.concatenate([a, -b], axis=1), jnp.concatenate([b, a], axis=1)], axis=0
+    )
+
+
+def _center_complex(z: jax.Array) -> jax.Array:
+    """Centres ``(R, N, C)`` coefficients over samples; zeroes dead channels.
+
+    A channel whose coefficient is the same for every sample (e.g. a constant
+    channel at frequency 0) leaves only round-off after centring; the real
+    form must see an exact zero column so that the whitening masks it. The
+    test is the one :func:`jaxcca._linalg.whiten` applies to real neurons.
+    """
+    n = z.shape[1]
+    mean = jnp.mean(z, axis=1, keepdims=True)
+    zc = z - mean
+    norms = jnp.sqrt(jnp.sum(jnp.real(zc * jnp.conj(zc)), axis=1, keepdims=True))
+    scale = jnp.abs(mean) * float(np.sqrt(n)) + jnp.max(norms, axis=2, keepdims=True) * 1e-3
+    eps = float(np.finfo(norms.dtype).eps)
+    alive = jax.lax.stop_gradient(norms > 64.0 * eps * scale)
+    return jnp.where(alive, zc, 0.0)
+
+
+def _safe_hypot(a: jax.Array, b: jax.Array) -> jax.Array:
+    sq = a * a + b * b
+    pos = sq > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+
+
+def _frequency_cca(zx, zy, epsilon, with_weights):
+    """Complex CCA at one frequency; ``zx`` ``(n, c1)`` and ``zy`` ``(n, c2)`` centred."""
+    c1 = zx.shape[1]
+    wx = whiten(_realify(zx), epsilon=epsilon)
+    wy = whiten(_realify(zy), epsilon=epsilon)
+    u, rho, _, k = cca_from_whitened(wx, wy, compute_uv=with_weights)
+    # every complex correlation appears twice, adjacent in the sorted list
+    rank_x, rank_y, kc = (wx.rank + 1) // 2, (wy.rank + 1) // 2, (k + 1) // 2
+    rho_c = rho[0::2]
+    if not with_weights:
+        return rho_c, None, rank_x, rank_y, kc
+    # |<h, z_j>| for a complex unit direction h (realified as u's column) and
+    # complex neuron z_j: the real column j gives Re, column j + c1 gives -Im.
+    proj = _mm(u.T, wx.r)  # (2p, 2 c1)
+    alpha = jnp.sum(_safe_hypot(proj[:, :c1], proj[:, c1:]), axis=1)
+    alpha = 0.5 * (alpha[0::2] + alpha[1::2])  # the two copies of each direction
+    valid = jnp.arange(rho_c.shape[0], dtype=jnp.int32) < kc
+    return rho_c, jnp.where(valid, alpha, 0.0), rank_x, rank_y, kc
+
+
+@functools.partial(jax.jit, static_argnames=("epsilon", "with_weights"))
+def _dft_cca(x, y, epsilon, with_weights):
+    plan = _frequency_plan(x.shape[1], x.shape[2], y.shape[1], y.shape[2])
+    fx = jnp.fft.rfft2(x, axes=(1, 2))
+    fy = jnp.fft.rfft2(y, axes=(1, 2))
+    # (R, N, C): the representative frequencies, centred over samples
+    zx = jnp.moveaxis(fx[:, plan["rows_x"], plan["cols_x"], :], 1, 0)
+    zy = jnp.moveaxis(fy[:, plan["rows_y"], plan["cols_y"], :], 1, 0)
+    zx, zy = _center_complex(zx), _center_complex(zy)
+    rho, alpha, rank_x, rank_y, k = jax.vmap(
+        functools.partial(_frequency_cca, epsilon=epsilon, with_weights=with_weights)
+    )(zx, zy)
+    dtype = x.dtype
+    mult = jnp.asarray(plan["multiplicity"], dtype)
+    mult_i = jnp.asarray(plan["multiplicity"], jnp.int32)
+    # Over the full grid: the CCA of all H*W*C (position, channel) neurons has
+    # these correlations, and min(total rank) meaningful directions.
+    total_k = jnp.minimum(jnp.sum(mult_i * rank_x), jnp.sum(mult_i * rank_y))
+    similarity = jnp.sum(mult[:, None] * rho) / jnp.maximum(total_k, 1).astype(dtype)
+    full = jnp.asarray(plan["full_to_rep"])
+    out = {
+        "similarity": similarity,
+        "rho": rho[full],
+        "rank_x": rank_x[full],
+        "rank_y": rank_y[full],
+        "frequencies": jnp.asarray(plan["frequencies"]),
+    }
+    if with_weights:
+        total = jnp.sum(mult[:, None] * alpha)
+        weights = alpha / jnp.where(total > 0, total, 1.0)
+        out["weighted_similarity"] = jnp.sum(mult[:, None] * weights * rho)
+        out["weights"] = weights[full]
+    return out
+
+
+def _check_conv_pair(x, y):
+    x, y = as_pair(x, y, ndim=4)
+    for name, a in (("x", x), ("y", y)):
+        if a.shape[1] < 1 or a.shape[2] < 1 or a.shape[3] < 1:
+            raise ValueError(f"{name} has an empty spatial or channel axis: {tuple(a.shape)}.")
+    return x, y
+
+
+def dft_cca(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    epsilon: float | None = None,
+    check_finite: bool = False,
+) -> DFTCCAResult:
+    r"""CCA of two conv layers, one spatial frequency at a time (DFT-CCA).
+
+    Each channel is Fourier transformed over height and width; at every
+    spatial frequency ``(u, v)`` the ``N`` complex vectors of channel
+    coefficients of x and y are compared by complex CCA (Hermitian
+    covariances, real correlations). Raghu et al. 2017 (section 3, Theorem 1):
+    when the data set is closed under circular translations and the layers
+    are translation-equivariant, the covariance of the DFT'd activations is
+    block diagonal with one ``c1 x c2`` block per frequency, so the CCA of the
+    ``H*W*C`` flattened neurons (:func:`conv_to_neurons` ``mode="flatten"``)
+    splits *exactly* into these small CCAs: its correlations are the union
+    of the per-frequency ones. On real data, which is only roughly
+    translation invariant, DFT-CCA is the cheap block-diagonal approximation
+    of that large CCA (``H*W`` problems of size ``C`` instead of one of size
+    ``H*W*C``; samples needed per problem: ``N >> C``, not ``N >> HWC``).
+
+    Implementation: a real FFT (``jnp.fft.rfft2``); by conjugate symmetry
+    ``F[-u, -v] = conj(F[u, v])`` only about half the frequencies are computed
+    and the others are filled in. Complex CCA is done on the real form
+    ``[[A, -B], [B, A]]`` of ``A + iB`` with the same whitening as
+    :func:`jaxcca.cca` (accurate in float32, finite gradients), vmapped over
+    frequencies. Every frequency is centred over the ``N`` samples.
+
+    Different spatial sizes (e.g. a layer before and after pooling): only the
+    common low-frequency band is compared, the signed frequencies with ``|k|
+    <= (min(H_x, H_y) - 1) // 2`` on each axis whose sizes differ (the
+    approach of the paper; the high frequencies of the larger map, and the
+    Nyquist frequency of an even smaller map, have no counterpart). Channel
+    counts may differ freely.
+
+    Projection-weighted variant (``weighted_similarity``): the PWCCA weight
+    (Morcos et al. 2018) carries over to each frequency with the complex
+    modulus, ``alpha = sum_j |<h, z_j>|`` over x's complex channel
+    coefficients ``z_j`` at that frequency, normalised over the whole grid, so
+    frequencies holding more of x's energy weigh more. It is *not* equal to
+    PWCCA of the flattened neurons: the sum of absolute values is not
+    preserved by the Fourier transform, unlike the correlations.
+
+    Jit-compiled; works under ``jax.vmap`` and ``jax.grad``, in float32 and
+    float64.
+
+    Args:
+      x: ``(N, H1, W1, C1)`` activations (channels last, rows are samples).
+      y: ``(N, H2, W2, C2)`` activations on the same inputs.
+      epsilon: relative rank tolerance per frequency (see :func:`jaxcca.cca`).
+      check_finite: raise ``ValueError`` on NaN or Inf input.
+
+    Returns:
+      A :class:`DFTCCAResult` on the grid ``(Hg, Wg)`` (``(H, W)`` for equal
+      sizes), in FFT order.
+
+    Raises:
+      ValueError: inputs not 4-D, different ``N``, fewer than 2 samples.
+      TypeError: dtype other than float32/float64.
+
+    Example:
+      >>> import jax, jaxcca
+      >>> x = jax.random.normal(jax.random.key(0), (64, 6, 6, 3))
+      >>> res = jaxcca.dft_cca(x, 2.0 * x)
+      >>> res.rho.shape, round(float(res.similarity), 4)
+      ((6, 6, 3), 1.0)
+
+    References:
+      Raghu, Gilmer, Yosinski & Sohl-Dickstein, "SVCCA", NeurIPS 2017,
+      section 3 and Theorem 1.
+    """
+    x, y = _check_conv_pair(x, y)
+    if check_finite:
+        _check_values(x, y)
+    out = _dft_cca(x, y, epsilon, True)
+    return DFTCCAResult(**out)
+
+
+def dft_cca_similarity(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    weighting: str = "mean",
+    epsilon: float | None = None,
+    check_finite: bool = False,
+) -> jax.Array:
+    """DFT-CCA similarity of two conv layers, a differentiable scalar in [0, 1].
+
+    Args:
+      x: ``(N, H1, W1, C1)`` activations.
+      y: ``(N, H2, W2, C2)`` activations on the same inputs.
+      weighting: ``"mean"`` (mean correlation over the full frequency grid and
+        all directions, :attr:`DFTCCAResult.similarity`; cheaper: no singular
+        vectors) or ``"projection"`` (:attr:`DFTCCAResult.weighted_similarity`).
+      epsilon: relative rank tolerance (see :func:`jaxcca.cca`).
+      check_finite: raise ``ValueError`` on NaN or Inf input.
+
+    Example:
+      >>> import jax, jaxcca
+      >>> x = jax.random.normal(jax.random.key(0), (64, 4, 4, 2))
+      >>> float(jaxcca.dft_cca_similarity(x, x + 1.0)) > 0.9999
+      True
+    """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}.")
+    x, y = _check_conv_pair(x, y)
+    if check_finite:
+        _check_values(x, y)
+    out = _dft_cca(x, y, epsilon, weighting == "projection")
+    return out["similarity"] if weighting == "mean" else out["weighted_similarity"]
+
+
+def dft_cca_distance(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    weighting: str = "mean",
+    epsilon: float | None = None,
+    check_finite: bool = False,
+) -> jax.Array:
+    """``1 - dft_cca_similarity(x, y, ...)``, in [0, 1].
+
+    Example:
+      >>> import jax, jaxcca
+      >>> x = jax.random.normal(jax.random.key(0), (64, 4, 4, 2))
+      >>> float(jaxcca.dft_cca_distance(x, x)) < 1e-5
+      True
+    """
+    return 1.0 - dft_cca_similarity(
+        x, y, weighting=weighting, epsilon=epsilon, check_finite=check_finite
+    )

@@ -1,0 +1,185 @@
+"""DFT-CCA and conv reductions: the paper's Theorem 1, a plain per-frequency
+reference, invariances, transforms, gradients and errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxcca
+from tests import reference
+
+
+def circular_conv(x, kernel):
+    """3x3 circular convolution, (N, H, W, Ci) -> (N, H, W, Co)."""
+    out = 0.0
+    for a in range(3):
+        for b in range(3):
+            out = out + np.roll(x, (a - 1, b - 1), axis=(1, 2)) @ kernel[a, b]
+    return out
+
+
+def translation_closed(rng, m, h, w, c):
+    """m random images and every one of their circular translations."""
+    base = rng.standard_normal((m, h, w, c))
+    shifts = [np.roll(base, (i, j), axis=(1, 2)) for i in range(h) for j in range(w)]
+    return np.concatenate(shifts)
+
+
+def two_layers(rng, m, h, w, c0=2, c1=3, c2=4):
+    data = translation_closed(rng, m, h, w, c0)
+    x = np.tanh(circular_conv(data, rng.standard_normal((3, 3, c0, c1))))
+    y = np.maximum(circular_conv(x, rng.standard_normal((3, 3, c1, c2))), 0.0)
+    return x, y
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (4, 6)])
+def test_theorem_1_equals_cca_of_flattened_neurons(shape, rng):
+    """Raghu et al. 2017, Theorem 1: translation-closed data through circular
+    convolutions; the per-frequency CCAs are exactly the CCA of all H*W*C neurons."""
+    x, y = two_layers(rng, 14, *shape)
+    res = jaxcca.dft_cca(x, y)
+    flat = jaxcca.cca(
+        jaxcca.conv_to_neurons(x, mode="flatten"), jaxcca.conv_to_neurons(y, mode="flatten")
+    )
+    h, w = shape
+    assert res.rho.shape == (h, w, 3)
+    ours = np.sort(np.asarray(res.rho).ravel())[::-1]
+    theirs = np.sort(np.asarray(flat.rho))[::-1]
+    np.testing.assert_allclose(ours, theirs[: ours.size], atol=1e-10)
+    np.testing.assert_allclose(res.similarity, flat.similarity, atol=1e-12)
+    assert int(res.rank_x.sum()) == int(flat.rank_x) == h * w * 3
+    # the theorem needs the symmetry: once it is broken the two differ
+    x2 = x.copy()
+    x2[: len(x) // 2, 0] *= 3.0
+    broken = jaxcca.dft_cca(x2, y).similarity
+    flat2 = jaxcca.cca_similarity(x2.reshape(len(x), -1), y.reshape(len(y), -1))
+    assert abs(float(broken) - float(flat2)) > 1e-3
+
+
+@pytest.mark.parametrize("sizes", [((6, 6), (6, 6)), ((5, 4), (5, 4)), ((8, 8), (5, 6))])
+def test_matches_plain_per_frequency_reference(sizes, rng):
+    (h1, w1), (h2, w2) = sizes
+    n = 40
+    x = rng.standard_normal((n, h1, w1, 3))
+    y = np.tanh(rng.standard_normal((n, h2, w2, 4)) + 0.5 * x[:, :h2, :w2, :1])
+    res = jaxcca.dft_cca(x, y)
+    rho, alpha = reference.dft_cca(x, y)
+    np.testing.assert_allclose(res.rho, rho, atol=1e-10)
+    np.testing.assert_allclose(res.similarity, rho.mean(), atol=1e-12)
+    weights = alpha / alpha.sum()
+    np.testing.assert_allclose(res.weights, weights, atol=1e-10)
+    np.testing.assert_allclose(res.weighted_similarity, np.sum(weights * rho), atol=1e-12)
+    # conjugate frequencies agree, and the frequency labels are fftfreq's
+    hg, wg = rho.shape[:2]
+    np.testing.assert_array_equal(
+        res.frequencies[..., 0],
+        np.broadcast_to(np.round(np.fft.fftfreq(hg) * hg)[:, None], (hg, wg)),
+    )
+    np.testing.assert_array_equal(
+        res.frequencies[..., 1],
+        np.broadcast_to(np.round(np.fft.fftfreq(wg) * wg)[None, :], (hg, wg)),
+    )
+    flip = np.asarray(res.rho)[(-np.arange(hg)) % hg][:, (-np.arange(wg)) % wg]
+    np.testing.assert_allclose(flip, res.rho, atol=0)
+
+
+def test_common_band_for_different_sizes(rng):
+    x = rng.standard_normal((30, 8, 8, 2))
+    y = rng.standard_normal((30, 4, 7, 3))
+    res = jaxcca.dft_cca(x, y)
+    assert res.rho.shape == (3, 7, 2)  # |k| <= 1 rows; 7 columns: |k| <= 3
+    assert sorted(set(np.asarray(res.frequencies[..., 0]).ravel())) == [-1, 0, 1]
+
+
+def test_invariant_to_channel_mixing_scaling_and_translation(rng):
+    x, y = two_layers(rng, 6, 4, 4)
+    base = jaxcca.dft_cca(x, y)
+    mix = rng.standard_normal((3, 3)) + 3.0 * np.eye(3)
+    shifted = np.roll(x, (1, 2), axis=(1, 2)), np.roll(y, (1, 2), axis=(1, 2))
+    for xx, yy in [(x @ mix, y), (3.0 * x + 1.0, y), shifted]:
+        res = jaxcca.dft_cca(xx, yy)
+        np.testing.assert_allclose(res.rho, base.rho, atol=1e-10)
+        np.testing.assert_allclose(res.similarity, base.similarity, atol=1e-12)
+
+
+def test_identical_inputs_give_one(rng):
+    x = rng.standard_normal((50, 4, 5, 3))
+    res = jaxcca.dft_cca(x, x)
+    np.testing.assert_allclose(res.rho, 1.0, atol=1e-10)
+    np.testing.assert_allclose(res.weighted_similarity, 1.0, atol=1e-10)
+    assert float(jaxcca.dft_cca_distance(x, x)) < 1e-10
+
+
+def test_float32_agrees_with_float64(rng):
+    x = rng.standard_normal((128, 6, 6, 8))
+    y = np.tanh(x @ rng.standard_normal((8, 5))) + 0.3 * rng.standard_normal((128, 6, 6, 5))
+    r64 = jaxcca.dft_cca(x, y)
+    r32 = jaxcca.dft_cca(x.astype(np.float32), y.astype(np.float32))
+    assert r32.rho.dtype == np.float32
+    np.testing.assert_allclose(r32.rho, r64.rho, atol=2e-5)
+    np.testing.assert_allclose(r32.similarity, r64.similarity, atol=2e-6)
+    np.testing.assert_allclose(r32.weighted_similarity, r64.weighted_similarity, atol=2e-5)
+
+
+def test_jit_vmap_and_scalar_functions(rng):
+    xs = rng.standard_normal((3, 24, 4, 4, 2))
+    ys = np.tanh(xs) + 0.5 * rng.standard_normal((3, 24, 4, 4, 2))
+    looped = [jaxcca.dft_cca(x, y) for x, y in zip(xs, ys, strict=True)]
+    batched = jax.vmap(jaxcca.dft_cca)(xs, ys)
+    np.testing.assert_allclose(batched.rho, np.stack([r.rho for r in looped]), atol=1e-11)
+    jitted = jax.jit(lambda a, b: jaxcca.dft_cca_similarity(a, b, weighting="projection"))
+    for (x, y), r in zip(zip(xs, ys, strict=True), looped, strict=True):
+        np.testing.assert_allclose(jitted(x, y), r.weighted_similarity, atol=1e-12)
+        np.testing.assert_allclose(jaxcca.dft_cca_similarity(x, y), r.similarity, atol=1e-12)
+
+
+@pytest.mark.parametrize("weighting", ["mean", "projection"])
+def test_gradients_match_finite_differences_and_are_finite_at_identity(weighting, rng):
+    x = rng.standard_normal((30, 3, 4, 2))
+    y = np.tanh(x) + 0.3 * rng.standard_normal((30, 3, 4, 2))
+    fn = lambda a, b: jaxcca.dft_cca_similarity(a, b, weighting=weighting)  # noqa: E731
+    check_grads(fn, (x, y), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
+    for dtype in (np.float32, np.float64):
+        g = jax.grad(fn, argnums=(0, 1))(x.astype(dtype), x.astype(dtype))
+        assert all(np.all(np.isfinite(gi)) for gi in g)
+        np.testing.assert_allclose(g[0], 0.0, atol=1e-3 if dtype == np.float32 else 1e-9)
+
+
+def test_dead_channel_is_masked(rng):
+    x = rng.standard_normal((40, 4, 4, 3))
+    x[..., 1] = 0.7  # a dead channel
+    y = rng.standard_normal((40, 4, 4, 3))
+    res = jaxcca.dft_cca(x, y)
+    assert np.all(np.asarray(res.rank_x) == 2)
+    np.testing.assert_array_equal(np.asarray(res.rho)[..., 2], 0.0)
+    g = jax.grad(jaxcca.dft_cca_similarity)(x, y)
+    assert np.all(np.isfinite(g))
+
+
+def test_conv_to_neurons_modes(rng):
+    x = rng.standard_normal((5, 3, 4, 2))
+    np.testing.assert_array_equal(jaxcca.conv_to_neurons(x, mode="channels"), x.reshape(60, 2))
+    np.testing.assert_array_equal(jaxcca.conv_to_neurons(x, mode="flatten"), x.reshape(5, 24))
+    np.testing.assert_allclose(jaxcca.conv_to_neurons(x, mode="spatial_mean"), x.mean((1, 2)))
+
+
+def test_errors():
+    x = jnp.zeros((10, 4, 4, 2))
+    with pytest.raises(ValueError, match=r"4-D array of shape \(n_samples, height, width"):
+        jaxcca.dft_cca(jnp.zeros((10, 8)), x)
+    with pytest.raises(ValueError, match="same number of samples"):
+        jaxcca.dft_cca(x, jnp.zeros((9, 4, 4, 2)))
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        jaxcca.dft_cca_similarity(x, x, weighting="pw")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        jaxcca.conv_to_neurons(x, mode="pixels")
+    with pytest.raises(ValueError, match="4-D"):
+        jaxcca.conv_to_neurons(jnp.zeros((10, 8)), mode="flatten")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        jaxcca.dft_cca(x.astype(jnp.int32), x)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        jaxcca.dft_cca(x[:1], x[:1])
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        jaxcca.dft_cca(x.at[0, 0, 0, 0].set(jnp.nan), x, check_finite=True)
