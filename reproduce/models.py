@@ -22,26 +22,30 @@ class ConvNet(nnx.Module):
         self.fc_layer = nnx.Linear(4 * 4 * c2, f, rngs=rngs)
         self.out_layer = nnx.Linear(f, 10, rngs=rngs)
 
+    def features(self, x) -> dict:
+        """Every layer's activations on images ``(N, 8, 8, 1)`` (``"logits"`` last)."""
+        out = {}
+        h = jax.nn.relu(self.conv1_layer(x))
+        out["conv1"] = h
+        h = jax.nn.relu(self.conv2_layer(h))
+        out["conv2"] = h
+        h = _pool(h)
+        h = jax.nn.relu(self.fc_layer(h.reshape(h.shape[0], -1)))
+        out["fc"] = h
+        out["logits"] = self.out_layer(h)
+        return out
+
     def __call__(self, x, *, sow: bool = False):
         """Logits ``(N, 10)`` for images ``(N, 8, 8, 1)``.
 
         With ``sow=True`` every layer is sown (training never sows, so no
         intermediates pile up on the module).
         """
-        h = jax.nn.relu(self.conv1_layer(x))
+        feats = self.features(x)
         if sow:
-            self.sow(nnx.Intermediate, "conv1", h)
-        h = jax.nn.relu(self.conv2_layer(h))
-        if sow:
-            self.sow(nnx.Intermediate, "conv2", h)
-        h = nnx.max_pool(h, (2, 2), strides=(2, 2)) if hasattr(nnx, "max_pool") else _pool(h)
-        h = jax.nn.relu(self.fc_layer(h.reshape(h.shape[0], -1)))
-        if sow:
-            self.sow(nnx.Intermediate, "fc", h)
-        logits = self.out_layer(h)
-        if sow:
-            self.sow(nnx.Intermediate, "logits", logits)
-        return logits
+            for name, value in feats.items():
+                self.sow(nnx.Intermediate, name, value)
+        return feats["logits"]
 
 
 def _pool(h):
@@ -59,6 +63,6 @@ def capture_activations(model: nnx.Module, x) -> dict[str, np.ndarray]:
     out = {}
     for path, value in flat.items():
         name = path[0] if isinstance(path, tuple) else path
-        v = value.value if hasattr(value, "value") else value
+        v = value.get_value() if hasattr(value, "get_value") else value
         out[str(name)] = np.asarray(v[0] if isinstance(v, tuple) else v)
     return out

@@ -53,13 +53,69 @@ def test_width_multiplier_changes_every_layer():
 
 
 def test_cli_smoke_run_writes_report_and_resumes(tmp_path, capsys):
+    """Every experiment at the smoke preset: results, figures, report, and skip on rerun."""
+    from reproduce.experiments import EXPERIMENTS
+
     cli.main(["all", "--preset", "smoke", "--out", str(tmp_path)])
-    results = json.loads((tmp_path / "generalize_vs_memorize" / "results.json").read_text())
-    assert set(results["pwcca_distance"]) == set(LAYERS)
-    for d in results["pwcca_distance"].values():
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# jaxcca reproduction report")
+    for name in EXPERIMENTS:
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        assert results["claims"] and all(isinstance(c["held"], bool) for c in results["claims"])
+        for c in results["claims"]:
+            assert c["claim"] in report
+        for fig in results["figures"]:
+            assert (tmp_path / name / fig).stat().st_size > 0
+    mem = json.loads((tmp_path / "memorize" / "results.json").read_text())
+    assert set(mem["pwcca_distance"]) == set(LAYERS)
+    for d in mem["pwcca_distance"].values():
         assert all(0.0 <= v <= 1.0 for v in d.values())
-    assert (tmp_path / "report.md").read_text().startswith("# jaxcca reproduction report")
-    assert (tmp_path / "generalize_vs_memorize" / "pwcca_distance_by_layer.png").stat().st_size > 0
     capsys.readouterr()
-    cli.main(["all", "--preset", "smoke", "--out", str(tmp_path)])
+    cli.main(["all", "--preset", "smoke", "--out", str(tmp_path), "--only", "synthetic"])
     assert "skipping" in capsys.readouterr().out
+
+
+def test_dynamics_checkpoints_on_disk_layout_and_resume(tmp_path):
+    from reproduce import dynamics
+
+    cfg = dynamics.PRESETS["smoke"]
+    record = dynamics.train_with_checkpoints(tmp_path, cfg, log=lambda *a: None)
+    assert [r["step"] for r in record] == list(range(0, cfg["steps"] + 1, cfg["every"]))
+    back, stacks = dynamics.load_checkpoints(tmp_path)
+    assert back == record
+    assert stacks["conv1"].shape == (len(record), 300, 16)  # spatial mean per channel
+    assert stacks["fc"].shape == (len(record), 300, 64)
+    # the analysis reuses the written checkpoints: training is not redone
+    mtime = (tmp_path / "activations" / record[-1]["file"]).stat().st_mtime_ns
+    res = dynamics.run(tmp_path, preset="smoke", log=lambda *a: None)
+    assert (tmp_path / "activations" / record[-1]["file"]).stat().st_mtime_ns == mtime
+    assert set(res["distance_to_final"]["pwcca"]) == set(LAYERS)
+    np.testing.assert_allclose(
+        [d[-1] for d in res["distance_to_final"]["pwcca"].values()], 0.0, atol=1e-4
+    )
+
+
+def test_synthetic_measures_order_at_low_signal(tmp_path):
+    from reproduce import synthetic
+
+    res = synthetic.run(tmp_path, preset="smoke", log=lambda *a: None)
+    sim = res["similarity"]
+    # with every dimension shared signal, every measure says identical
+    assert sim["cca"][-1] > 0.999 and sim["pwcca"][-1] > 0.999
+    # with 10% signal, the unweighted mean is the lowest
+    assert sim["cca"][0] < sim["pwcca"][0]
+
+
+def test_regularizer_pulls_and_pushes(tmp_path):
+    """The issue-5 demonstration at a reduced setting: the similarity term moves the layer."""
+    from reproduce import regularize
+
+    regularize.PRESETS["test"] = {"steps": 120, "lam": 1.0, "keep": 16, "batch": 256}
+    try:
+        res = regularize.run(tmp_path, preset="test", log=lambda *a: None)
+    finally:
+        del regularize.PRESETS["test"]
+    s = res["students"]
+    assert s["pull"]["svcca_similarity"] > s["baseline"]["svcca_similarity"] + 0.05
+    assert s["push"]["svcca_similarity"] < s["baseline"]["svcca_similarity"] - 0.05
+    assert min(r["test_accuracy"] for r in s.values()) > 0.85
