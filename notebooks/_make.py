@@ -156,5 +156,399 @@ for f in (jaxcca.cca_similarity, jaxcca.svcca_similarity, jaxcca.pwcca_similarit
     ),
 ]
 
+
+SETUP = """
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # see the README's known issues (jax 0.10 on CPU)
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")  # headless; figures are still shown inline by the notebook
+import matplotlib.pyplot as plt
+
+import jaxcca
+
+%matplotlib inline
+"""
+
+CONV = [
+    (
+        "md",
+        """
+# Conv layers: DFT-CCA and the three reductions
+
+A conv layer's activations are `(N, H, W, C)`. SVCCA (Raghu et al. 2017, section 3) lists the
+ways to compare two of them; `jaxcca.conv_to_neurons` gives the matrices and `jaxcca.dft_cca`
+does the per-frequency CCA that makes the largest of them cheap.
+""",
+    ),
+    (
+        "code",
+        SETUP
+        + '\njax.config.update("jax_enable_x64", True)  # to show exactness; float32 is the default\n',
+    ),
+    (
+        "md",
+        """
+## A translation-invariant toy: Theorem 1
+
+Take random images and every circular translation of them, pass them through two circular
+convolutions with nonlinearities. Then the CCA of the flattened `H*W*C` neurons splits into one
+small CCA per spatial frequency, which is exactly what `dft_cca` computes.
+""",
+    ),
+    (
+        "code",
+        """
+rng = np.random.default_rng(0)
+H = W = 6
+
+
+def circular_conv(x, k):
+    return sum(np.roll(x, (a - 1, b - 1), axis=(1, 2)) @ k[a, b] for a in range(3) for b in range(3))
+
+
+base = rng.standard_normal((12, H, W, 2))
+images = np.concatenate([np.roll(base, (i, j), axis=(1, 2)) for i in range(H) for j in range(W)])
+x = np.tanh(circular_conv(images, rng.standard_normal((3, 3, 2, 4))))
+y = np.maximum(circular_conv(x, rng.standard_normal((3, 3, 4, 5))), 0)
+print("x", x.shape, "y", y.shape)
+
+res = jaxcca.dft_cca(x, y)
+flat = jaxcca.cca(jaxcca.conv_to_neurons(x, mode="flatten"), jaxcca.conv_to_neurons(y, mode="flatten"))
+print("dft_cca similarity        ", float(res.similarity))
+print("cca of flattened neurons  ", float(flat.similarity))
+print("largest difference between the sorted correlations:",
+      np.abs(np.sort(np.ravel(res.rho))[::-1] - np.sort(np.asarray(flat.rho))[::-1][: res.rho.size]).max())
+""",
+    ),
+    (
+        "md",
+        """
+`res.rho` holds the correlations at every frequency (grid in FFT order, `res.frequencies` gives
+the signed frequency of each cell). Low frequencies are where most of the shared structure is.
+""",
+    ),
+    (
+        "code",
+        """
+grid = np.fft.fftshift(np.asarray(res.rho).mean(-1))
+fig, ax = plt.subplots(figsize=(4, 3.4))
+im = ax.imshow(grid, extent=[-W // 2 - 0.5, (W - 1) // 2 + 0.5, (H - 1) // 2 + 0.5, -H // 2 - 0.5])
+ax.set_xlabel("horizontal frequency")
+ax.set_ylabel("vertical frequency")
+ax.set_title("mean canonical correlation per frequency")
+fig.colorbar(im)
+plt.show()
+""",
+    ),
+    (
+        "md",
+        """
+## The three reductions answer different questions
+
+| mode | matrix | trade-off |
+| --- | --- | --- |
+| `channels` | `(N*H*W, C)` | filters compared irrespective of position; cheap |
+| `flatten` | `(N, H*W*C)` | most faithful; needs `N >> H*W*C` (DFT-CCA computes it frequency by frequency) |
+| `spatial_mean` | `(N, C)` | the PWCCA paper's choice; any spatial sizes; drops spatial structure |
+""",
+    ),
+    (
+        "code",
+        """
+for mode in ("channels", "flatten", "spatial_mean"):
+    a, b = jaxcca.conv_to_neurons(x, mode=mode), jaxcca.conv_to_neurons(y, mode=mode)
+    r = jaxcca.cca(a, b)
+    print(f"{mode:13s} {str(a.shape):12s} mean CCA {float(r.similarity):.3f}   n_trivial {int(r.n_trivial)}")
+print(f"{'dft_cca':13s} {'':12s} mean CCA {float(res.similarity):.3f}   projection-weighted {float(res.weighted_similarity):.3f}")
+""",
+    ),
+    (
+        "md",
+        """
+## Different spatial sizes, jit, vmap and grad
+
+Layers before and after pooling have different `H, W`: `dft_cca` keeps the common low-frequency
+band. Everything is jittable, vmappable and differentiable, in float32 by default.
+""",
+    ),
+    (
+        "code",
+        """
+pooled = y.reshape(len(y), H // 2, 2, W // 2, 2, 5).max(axis=(2, 4))
+mixed = jaxcca.dft_cca(x.astype(np.float32), pooled.astype(np.float32))
+print("grid", mixed.rho.shape, "frequencies kept:", sorted(set(np.ravel(mixed.frequencies[..., 0]))))
+
+batch = jnp.stack([x, 2 * x + 1]).astype(jnp.float32)
+print("vmap:", jax.vmap(jaxcca.dft_cca_similarity, in_axes=(0, None))(batch, y.astype(np.float32)))
+g = jax.grad(jaxcca.dft_cca_similarity)(x.astype(np.float32), x.astype(np.float32))
+print("gradient at x == y finite:", bool(jnp.isfinite(g).all()))
+""",
+    ),
+]
+
+TRAINING = [
+    (
+        "md",
+        """
+# jaxcca inside a training loop
+
+Three uses: a similarity term in the loss (pull a layer towards a frozen reference network, or
+push it away), and streaming statistics that give exact CCA over more data than fits in one
+batch. The model is a small Flax NNX MLP on scikit-learn's digits.
+""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """
+import optax
+from flax import nnx
+from sklearn.datasets import load_digits
+
+digits = load_digits()
+images = (digits.data / 16.0).astype(np.float32)
+labels = digits.target.astype(np.int32)
+x_train, y_train, x_test, y_test = images[:1300], labels[:1300], images[1300:], labels[1300:]
+
+
+class MLP(nnx.Module):
+    def __init__(self, rngs):
+        self.l1 = nnx.Linear(64, 64, rngs=rngs)
+        self.l2 = nnx.Linear(64, 32, rngs=rngs)
+        self.out = nnx.Linear(32, 10, rngs=rngs)
+
+    def __call__(self, x):
+        h1 = jax.nn.relu(self.l1(x))
+        h2 = jnp.tanh(self.l2(h1))
+        return self.out(h2), h2
+
+
+def train(seed, reference=None, direction=None, lam=1.0, steps=300):
+    model = MLP(nnx.Rngs(seed))
+    opt = nnx.Optimizer(model, optax.adam(3e-3), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, opt, x, y, h_ref):
+        def loss_fn(m):
+            logits, h = m(x)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+            if direction is not None:
+                loss = loss + lam * jaxcca.losses.similarity_loss(
+                    h, h_ref, measure="svcca", keep=12, direction=direction
+                )
+            return loss
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+        return loss
+
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        idx = rng.integers(0, len(y_train), 256)
+        h_ref = reference(x_train[idx])[1] if reference is not None else jnp.zeros((256, 32))
+        step(model, opt, x_train[idx], y_train[idx], jax.lax.stop_gradient(h_ref))
+    return model
+
+
+reference = train(0)
+models = {"baseline": train(1), "pull": train(1, reference, "pull"), "push": train(1, reference, "push")}
+h_ref = reference(x_test)[1]
+for name, m in models.items():
+    logits, h = m(x_test)
+    acc = float((logits.argmax(-1) == y_test).mean())
+    sim = float(jaxcca.svcca_similarity(h, h_ref, keep=12))
+    print(f"{name:9s} SVCCA similarity to the reference {sim:.3f}   test accuracy {acc:.3f}")
+""",
+    ),
+    (
+        "md",
+        """
+Caveat: CCA on a minibatch with fewer samples than `rank_x + rank_y` neurons gives correlations
+of 1 whatever the weights (`n_trivial`); use `svcca` with `keep` well below the batch size (as
+here), or CKA.
+
+## Streaming: exact CCA over many batches
+
+`jaxcca.streaming` accumulates the sufficient statistics of two layers batch by batch (also under
+`lax.scan` and across devices with `merge_across`) and finalises to the same result as the full
+data.
+""",
+    ),
+    (
+        "code",
+        """
+from jaxcca import streaming
+
+model = models["baseline"]
+state = streaming.init(64, 32, dtype=jnp.float32)
+for start in range(0, len(x_test), 100):
+    xb = x_test[start : start + 100]
+    h1 = jax.nn.relu(model.l1(xb))
+    h2 = model(xb)[1]
+    state = streaming.update(state, h1, h2)
+full_h1, full_h2 = jax.nn.relu(model.l1(x_test)), model(x_test)[1]
+print("streamed:", float(streaming.cca(state).similarity), " full data:", float(jaxcca.cca(full_h1, full_h2).similarity))
+""",
+    ),
+]
+
+SWEEP = [
+    (
+        "md",
+        """
+# A pairwise sweep over many networks
+
+`jaxcca.pairwise` compares every pair of many representations in one jitted call: each is
+whitened once, pairs go through blocked matrix products, and the tiles are spread over
+`jax.devices()`. Here: convnets trained on the digits with two learning rates and several seeds.
+""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """
+from reproduce.data import load_digits_splits
+from reproduce.train import probe_activations, train_convnet
+
+data = load_digits_splits()
+nets, names = [], []
+with jax.numpy_dtype_promotion("standard"):
+    for lr in (3e-4, 1e-2):
+        for seed in range(4):
+            model = train_convnet(data["train"].images, data["train"].labels, seed=seed, lr=lr, steps=150)
+            nets.append(probe_activations(model, data["probe"].images))
+            names.append(f"lr={lr:g} s{seed}")
+print(len(nets), "networks; layer shapes:", {k: v.shape for k, v in nets[0].items()})
+""",
+    ),
+    (
+        "code",
+        """
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+for ax, layer in zip(axes, ("conv2", "fc"), strict=True):
+    stack = np.stack([n[layer] for n in nets]).astype(np.float32)
+    dist = 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca")))
+    im = ax.imshow(dist)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_title(f"PWCCA distance, {layer}")
+    fig.colorbar(im, ax=ax)
+fig.tight_layout()
+plt.show()
+""",
+    ),
+    (
+        "md",
+        """
+Clusters from the distance matrix (average linkage), compared with the learning-rate groups by
+the adjusted Rand index (1 = the clusters are the groups, 0 = chance):
+""",
+    ),
+    (
+        "code",
+        """
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+from sklearn.metrics import adjusted_rand_score
+
+stack = np.stack([n["fc"] for n in nets]).astype(np.float32)
+dist = 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca")))
+np.fill_diagonal(dist, 0.0)
+clusters = fcluster(linkage(squareform(dist, checks=False), "average"), 2, "maxclust")
+groups = [0] * 4 + [1] * 4
+print("clusters:", clusters, " adjusted Rand index:", adjusted_rand_score(groups, clusters))
+""",
+    ),
+    (
+        "md",
+        """
+Other measures go through the same engine: `measure="cca"`, `"svcca"`, `"cka"`,
+`"procrustes"`. Widths may differ (lists of arrays are zero-padded, padding is masked), and
+with several devices (`XLA_FLAGS=--xla_force_host_platform_device_count=8` on CPU) the tiles
+are spread over all of them.
+""",
+    ),
+    (
+        "code",
+        """
+mixed = [nets[0]["conv1"], nets[1]["conv2"], nets[2]["fc"]]
+print(np.round(np.asarray(jaxcca.pairwise(mixed, measure="cka")), 3))
+""",
+    ),
+]
+
+FIGURES = [
+    (
+        "md",
+        """
+# The reproduced figures
+
+Reads the outputs of `python -m reproduce all`. If `../runs/report.md` exists (from the README's
+first command, quick preset) it is shown; otherwise the notebook runs the `smoke` preset (tiny
+settings, under a minute; its numbers say nothing about the claims) into `runs_notebook/`.
+""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """
+import json
+import pathlib
+import subprocess
+import sys
+
+runs = pathlib.Path("../runs")
+if not (runs / "report.md").exists():
+    runs = pathlib.Path("runs_notebook")
+    subprocess.run([sys.executable, "-m", "reproduce", "all", "--preset", "smoke", "--out", str(runs)], check=True)
+results = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs.glob("*/results.json"))}
+for name, res in results.items():
+    print(f"== {name} ({res['preset']}): {res['paper']}")
+    for c in res["claims"]:
+        print(f"   [{'held' if c['held'] else 'NOT held'}] {c['claim']}: {c['measured']}")
+""",
+    ),
+    (
+        "code",
+        """
+from IPython.display import Image, display
+
+for name, res in results.items():
+    for fig in res["figures"]:
+        display(Image(filename=str(runs / name / fig)))
+""",
+    ),
+    (
+        "md",
+        """
+Numbers for your own plots are in each `results.json`; for example the learning-dynamics
+curves (distance of each layer to its final representation through training):
+""",
+    ),
+    (
+        "code",
+        """
+dyn = results["dynamics"]
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for layer, d in dyn["distance_to_final"]["pwcca"].items():
+    ax.plot(dyn["steps"], d, label=layer)
+ax.set_xlabel("step")
+ax.set_ylabel("PWCCA distance to final")
+ax.legend()
+plt.show()
+""",
+    ),
+]
+
 if __name__ == "__main__":
     write("01_quickstart.ipynb", QUICKSTART)
+    write("02_conv_dft.ipynb", CONV)
+    write("03_training_loop.ipynb", TRAINING)
+    write("04_pairwise_sweep.ipynb", SWEEP)
+    write("05_reproduced_figures.ipynb", FIGURES)
