@@ -215,3 +215,182 @@ def _figures(out, steps, accs, curves, rhos, perf_idx) -> None:
     fig.tight_layout()
     fig.savefig(out / "sorted_cca.png", dpi=120)
     plt.close(fig)
+
+
+LSTM_PRESETS = {
+    "quick": {
+        "steps": 600,
+        "every": 30,
+        "lr": 3e-3,
+        "batch": 32,
+        "seq_len": 32,
+        "layers": 3,
+        "hidden": 64,
+        "max_chars": 300_000,
+        "probe_windows": 20,
+    },
+    "full": {
+        "steps": 20000,
+        "every": 500,
+        "lr": 1e-3,
+        "batch": 64,
+        "seq_len": 64,
+        "layers": 3,
+        "hidden": 256,
+        "max_chars": None,
+        "probe_windows": 64,
+    },
+    "smoke": {
+        "steps": 4,
+        "every": 2,
+        "lr": 3e-3,
+        "batch": 4,
+        "seq_len": 8,
+        "layers": 2,
+        "hidden": 8,
+        "max_chars": 20_000,
+        "probe_windows": 4,
+    },
+}
+
+
+def _distance_curves(stacks: dict) -> dict:
+    curves = {"pwcca": {}, "cca": {}}
+    for layer, stack in stacks.items():
+        for measure in curves:
+            sim = np.asarray(jaxcca.pairwise(stack, stack[-1:], measure=measure))[:, 0]
+            curves[measure][layer] = (1.0 - sim).tolist()
+    return curves
+
+
+def run_lstm(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+    """A character-level LSTM on the embedded Shakespeare: bottom-up convergence of its layers.
+
+    Activations of every LSTM layer are taken on fixed validation windows
+    (every time step of every window is a sample) at every checkpoint and
+    written to ``OUT/activations/step_XXXXXX.npz``.
+    """
+    done = load_done(out, log)
+    if done is not None:
+        return done
+    from reproduce.datasets import batchify, load_shakespeare
+    from reproduce.models import LSTMLanguageModel
+
+    cfg = LSTM_PRESETS[preset]
+    corpus = load_shakespeare(max_chars=cfg["max_chars"])
+    x, y = batchify(corpus.train, batch=cfg["batch"], seq_len=cfg["seq_len"])
+    px, py = batchify(corpus.valid, batch=1, seq_len=cfg["seq_len"])
+    px, py = px[: cfg["probe_windows"]], py[: cfg["probe_windows"]]
+    model = LSTMLanguageModel(
+        len(corpus.vocab), hidden=cfg["hidden"], layers=cfg["layers"], rngs=nnx.Rngs(0)
+    )
+    names = model.layer_names[:-1]
+    opt = nnx.Optimizer(model, optax.adam(cfg["lr"]), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, opt, a, b):
+        def loss_fn(m):
+            return optax.softmax_cross_entropy_with_integer_labels(m(a), b).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+        return loss
+
+    @nnx.jit
+    def probe(model, a, b):
+        feats = model.features(a)
+        loss = optax.softmax_cross_entropy_with_integer_labels(feats["logits"], b).mean()
+        return {k: feats[k].reshape(-1, feats[k].shape[-1]) for k in names}, loss
+
+    acts_dir = out / "activations"
+    acts_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    record, stacks = [], {k: [] for k in names}
+    for t in range(cfg["steps"] + 1):
+        if t % cfg["every"] == 0 or t == cfg["steps"]:
+            feats, loss = probe(model, px, py)
+            feats = {k: np.asarray(v) for k, v in feats.items()}
+            path = acts_dir / f"step_{t:06d}.npz"
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, **feats)
+            tmp.replace(path)
+            record.append({"step": t, "valid_loss": float(loss), "file": path.name})
+            for k in names:
+                stacks[k].append(feats[k])
+        if t < cfg["steps"]:
+            idx = rng.integers(0, len(x), cfg["batch"])
+            step(model, opt, x[idx], y[idx])
+    atomic_write(out / "checkpoints.json", json.dumps(record, indent=2))
+    log(f"  trained {cfg['steps']} steps; valid loss {record[-1]['valid_loss']:.3f}")
+    stacks = {k: np.stack(v).astype(np.float32) for k, v in stacks.items()}
+    steps = np.asarray([r["step"] for r in record])
+    curves = _distance_curves(stacks)
+    tol = 0.05
+    conv_step = {
+        m: {layer: _converged_step(steps, np.asarray(c[layer]), tol) for layer in names}
+        for m, c in curves.items()
+    }
+    ordered = {
+        m: all(
+            conv_step[m][a] <= conv_step[m][b] for a, b in zip(names[:-1], names[1:], strict=True)
+        )
+        for m in curves
+    }
+    # the area under each layer's distance-to-final curve: smaller = converged earlier
+    area = {m: {k: float(np.mean(v)) for k, v in c.items()} for m, c in curves.items()}
+    area_ordered = {
+        m: all(area[m][a] <= area[m][b] for a, b in zip(names[:-1], names[1:], strict=True))
+        for m in curves
+    }
+    results = {
+        "experiment": "lstm_dynamics",
+        "title": "Bottom-up convergence in a character-level LSTM (Shakespeare)",
+        "paper": "PWCCA (Morcos et al. 2018) figure 6 (LSTM)",
+        "preset": preset,
+        "steps": steps.tolist(),
+        "valid_loss": [r["valid_loss"] for r in record],
+        "distance_to_final": curves,
+        "converged_step": conv_step,
+        "mean_distance_to_final": area,
+        "claims": [
+            claim(
+                "LSTM layers converge bottom-up: lower layers reach their final "
+                f"representation first (PWCCA distance to final < {tol})",
+                ", ".join(f"{k} step {conv_step['pwcca'][k]}" for k in names),
+                ordered["pwcca"],
+            ),
+            claim(
+                "the same order in the mean distance to the final representation over "
+                "training, weighted (PWCCA) and unweighted (mean CCA)",
+                "PWCCA "
+                + ", ".join(f"{k} {area['pwcca'][k]:.3f}" for k in names)
+                + "; CCA "
+                + ", ".join(f"{k} {area['cca'][k]:.3f}" for k in names),
+                area_ordered["pwcca"],
+            ),
+        ],
+        "table": "\n".join(
+            [
+                "| layer | converged step (PWCCA) | (mean CCA) | mean PWCCA distance to final |",
+                "| --- | --- | --- | --- |",
+                *(
+                    f"| {k} | {conv_step['pwcca'][k]} | {conv_step['cca'][k]} | "
+                    f"{area['pwcca'][k]:.3f} |"
+                    for k in names
+                ),
+            ]
+        ),
+        "figures": ["distance_to_final.png"],
+    }
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    for ax, measure in zip(axes, ("pwcca", "cca"), strict=True):
+        for layer, d in curves[measure].items():
+            ax.plot(steps, d, label=layer)
+        ax.set_title(f"LSTM: {measure} distance to final")
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "distance_to_final.png", dpi=120)
+    plt.close(fig)
+    return save(out, results)

@@ -11,5 +11,6 @@ EXPERIMENTS = {
     "width": sweeps.run_width,
     "learning_rate": sweeps.run_lr,
     "dynamics": dynamics.run,
+    "lstm_dynamics": dynamics.run_lstm,
     "regularize": regularize.run,
 }

@@ -66,3 +66,47 @@ def capture_activations(model: nnx.Module, x) -> dict[str, np.ndarray]:
         v = value.get_value() if hasattr(value, "get_value") else value
         out[str(name)] = np.asarray(v[0] if isinstance(v, tuple) else v)
     return out
+
+
+class LSTMLanguageModel(nnx.Module):
+    """Embedding, 1 to 3 stacked LSTM layers, and a linear read-out to the vocabulary.
+
+    The PWCCA paper's PTB / WikiText-2 setting, scaled down for CPU. Input ids
+    ``(B, T)``; layers named ``lstm1`` .. ``lstmL`` (hidden states ``(B, T,
+    hidden)``) and ``logits`` ``(B, T, vocab)``.
+    """
+
+    def __init__(self, vocab: int, *, embed: int = 32, hidden: int = 64, layers: int = 2, rngs):
+        if not 1 <= layers <= 3:
+            raise ValueError(f"layers must be 1, 2 or 3, got {layers}")
+        self.embed = nnx.Embed(vocab, embed, rngs=rngs)
+        self.lstms = nnx.List(
+            [
+                nnx.RNN(nnx.OptimizedLSTMCell(embed if i == 0 else hidden, hidden, rngs=rngs))
+                for i in range(layers)
+            ]
+        )
+        self.out_layer = nnx.Linear(hidden, vocab, rngs=rngs)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The sown layer names, bottom to top."""
+        return tuple(f"lstm{i + 1}" for i in range(len(self.lstms))) + ("logits",)
+
+    def features(self, ids) -> dict:
+        """Every layer's activations on ``ids`` ``(B, T)``."""
+        out = {}
+        h = self.embed(ids)
+        for i, lstm in enumerate(self.lstms):
+            h = lstm(h)
+            out[f"lstm{i + 1}"] = h
+        out["logits"] = self.out_layer(h)
+        return out
+
+    def __call__(self, ids, *, sow: bool = False):
+        """Next-token logits ``(B, T, vocab)``."""
+        feats = self.features(ids)
+        if sow:
+            for name, value in feats.items():
+                self.sow(nnx.Intermediate, name, value)
+        return feats["logits"]

@@ -119,3 +119,27 @@ def test_regularizer_pulls_and_pushes(tmp_path):
     assert s["pull"]["svcca_similarity"] > s["baseline"]["svcca_similarity"] + 0.05
     assert s["push"]["svcca_similarity"] < s["baseline"]["svcca_similarity"] - 0.05
     assert min(r["test_accuracy"] for r in s.values()) > 0.85
+
+
+def test_lstm_language_model_layers_and_one_step():
+    import optax
+
+    from reproduce.models import LSTMLanguageModel
+
+    model = LSTMLanguageModel(20, embed=8, hidden=12, layers=3, rngs=nnx.Rngs(0))
+    ids = np.random.default_rng(0).integers(0, 20, (4, 9)).astype(np.int32)
+    acts = capture_activations(model, ids)
+    assert model.layer_names == ("lstm1", "lstm2", "lstm3", "logits")
+    assert acts["lstm2"].shape == (4, 9, 12) and acts["logits"].shape == (4, 9, 20)
+    opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+    before = np.asarray(model.out_layer.kernel[...]).copy()
+
+    def loss_fn(m):
+        return optax.softmax_cross_entropy_with_integer_labels(m(ids[:, :-1]), ids[:, 1:]).mean()
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    opt.update(model, grads)
+    assert np.isfinite(float(loss))
+    assert not np.allclose(before, np.asarray(model.out_layer.kernel[...]))
+    with pytest.raises(ValueError, match="layers must be 1, 2 or 3"):
+        LSTMLanguageModel(20, layers=4, rngs=nnx.Rngs(0))
