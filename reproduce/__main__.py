@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import pathlib  # noqa: E402
 import time  # noqa: E402
 
@@ -65,6 +66,12 @@ def main(argv=None) -> None:
         results[name] = EXPERIMENTS[name](out / name, preset=a.preset)
         for c in results[name]["claims"]:
             print(f"    {'held' if c['held'] else 'NOT HELD'}: {c['claim']} ({c['measured']})")
+    # the report covers every finished experiment in OUT, also from earlier runs
+    for name in EXPERIMENTS:
+        path = out / name / "results.json"
+        if name not in results and path.exists():
+            results[name] = json.loads(path.read_text())
+    results = {name: results[name] for name in EXPERIMENTS if name in results}
     report(out, results, a.preset)
     print(f"report: {out / 'report.md'}  ({time.time() - t0:.0f} s)")
 
