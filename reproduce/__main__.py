@@ -47,17 +47,35 @@ def report(out: pathlib.Path, all_results: dict, preset: str) -> str:
     return text
 
 
+def _train(a, out: pathlib.Path) -> None:
+    from reproduce import configs, trainer
+
+    if a.config is None:
+        raise SystemExit(f"train needs --config, one of {configs.NAMES}")
+    cfg = configs.get_config(a.config, a.preset)
+    model, data = configs.build(cfg, a.data_dir)
+    run_dir = out / "train" / f"{a.config}_{a.preset}"
+    print(f"training {a.config} ({a.preset}) -> {run_dir}")
+    done = trainer.fit(run_dir, model, data, cfg)
+    print(json.dumps(done, indent=2))
+
+
 def main(argv=None) -> None:
     """Runs the experiments and writes ``OUT/report.md``."""
     from reproduce.experiments import EXPERIMENTS
 
     p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__)
-    p.add_argument("command", nargs="?", default="all", choices=["all"])
+    p.add_argument("command", nargs="?", default="all", choices=["all", "train"])
+    p.add_argument("--config", help="for `train`: one of reproduce.configs.NAMES")
+    p.add_argument("--data-dir", default=None, help="local CIFAR-10 / PTB / WikiText-2 files")
     p.add_argument("--preset", default="quick", choices=["quick", "full", "smoke"])
     p.add_argument("--out", default="runs")
     p.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), help="run only these")
     a = p.parse_args(argv)
     out = pathlib.Path(a.out)
+    if a.command == "train":
+        _train(a, out)
+        return
     names = a.only or list(EXPERIMENTS)
     results = {}
     t0 = time.time()

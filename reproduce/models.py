@@ -110,3 +110,154 @@ class LSTMLanguageModel(nnx.Module):
             for name, value in feats.items():
                 self.sow(nnx.Intermediate, name, value)
         return feats["logits"]
+
+
+def _scaled(base: int, width: float) -> int:
+    return max(1, int(round(base * width)))
+
+
+class SVCCAConvNet(nnx.Module):
+    """The SVCCA paper's CIFAR-10 convnet, with a width multiplier.
+
+    conv-conv-bn-pool-conv-conv-conv-bn-pool-fc-bn-fc-bn-out (3x3 convs, SAME
+    padding, ReLU, 2x2 max pools). Base widths: convs 64, 64, 128, 128, 128;
+    fully connected 256, 256; ``width`` scales every one of them. Works on any
+    image size divisible by 4 (32x32x3 CIFAR-10, 8x8x1 digits).
+
+    Layers (after their nonlinearity): ``conv1`` .. ``conv5`` ``(N, H, W, C)``,
+    ``fc1``, ``fc2`` ``(N, units)``, ``logits``. Batch norm uses batch
+    statistics in ``model.train()`` mode and running averages in
+    ``model.eval()`` mode (use eval mode to take activations).
+    """
+
+    LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2", "logits")
+
+    def __init__(
+        self, width: float = 1.0, *, in_shape=(32, 32, 3), num_classes: int = 10, rngs: nnx.Rngs
+    ):
+        h, w, cin = in_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"image height and width must be divisible by 4, got {in_shape}")
+        c = [_scaled(v, width) for v in (64, 64, 128, 128, 128)]
+        f = [_scaled(v, width) for v in (256, 256)]
+        self.conv = nnx.List(
+            [nnx.Conv(a, b, (3, 3), rngs=rngs) for a, b in zip([cin, *c[:-1]], c, strict=True)]
+        )
+        self.bn_conv2 = nnx.BatchNorm(c[1], rngs=rngs)
+        self.bn_conv5 = nnx.BatchNorm(c[4], rngs=rngs)
+        self.fc1 = nnx.Linear((h // 4) * (w // 4) * c[4], f[0], rngs=rngs)
+        self.bn_fc1 = nnx.BatchNorm(f[0], rngs=rngs)
+        self.fc2 = nnx.Linear(f[0], f[1], rngs=rngs)
+        self.bn_fc2 = nnx.BatchNorm(f[1], rngs=rngs)
+        self.out_layer = nnx.Linear(f[1], num_classes, rngs=rngs)
+
+    def features(self, x) -> dict:
+        """Every layer's activations on images ``(N, H, W, C)``."""
+        relu = jax.nn.relu
+        out = {}
+        h = relu(self.conv[0](x))
+        out["conv1"] = h
+        h = relu(self.bn_conv2(self.conv[1](h)))
+        out["conv2"] = h
+        h = _pool(h)
+        h = relu(self.conv[2](h))
+        out["conv3"] = h
+        h = relu(self.conv[3](h))
+        out["conv4"] = h
+        h = relu(self.bn_conv5(self.conv[4](h)))
+        out["conv5"] = h
+        h = _pool(h).reshape(h.shape[0], -1)
+        h = relu(self.bn_fc1(self.fc1(h)))
+        out["fc1"] = h
+        h = relu(self.bn_fc2(self.fc2(h)))
+        out["fc2"] = h
+        out["logits"] = self.out_layer(h)
+        return out
+
+    def __call__(self, x, *, sow: bool = False):
+        """Logits ``(N, num_classes)``; ``sow=True`` sows every layer."""
+        feats = self.features(x)
+        if sow:
+            for name, value in feats.items():
+                self.sow(nnx.Intermediate, name, value)
+        return feats["logits"]
+
+
+class _Block(nnx.Module):
+    """Basic residual block: conv-bn-relu-conv-bn plus the (projected) input, then ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs):
+        self.conv1 = nnx.Conv(cin, cout, (3, 3), strides=stride, rngs=rngs)
+        self.bn1 = nnx.BatchNorm(cout, rngs=rngs)
+        self.conv2 = nnx.Conv(cout, cout, (3, 3), rngs=rngs)
+        self.bn2 = nnx.BatchNorm(cout, rngs=rngs)
+        if stride != 1 or cin != cout:
+            self.proj = nnx.Conv(cin, cout, (1, 1), strides=stride, rngs=rngs)
+            self.bn_proj = nnx.BatchNorm(cout, rngs=rngs)
+        else:
+            self.proj = None
+            self.bn_proj = None
+
+    def __call__(self, x):
+        h = jax.nn.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        skip = x if self.proj is None else self.bn_proj(self.proj(x))
+        return jax.nn.relu(h + skip)
+
+
+class ResNet(nnx.Module):
+    """A small residual network (SVCCA figure 7's comparison with the convnet).
+
+    A 3x3 stem (16 channels x width), then stages of basic blocks with 16, 32,
+    64 channels (x width), the later stages starting with stride 2; global
+    average pooling and a linear read-out. Layers: ``stem``, ``block1`` ..
+    ``blockK`` ``(N, H, W, C)``, ``pool`` ``(N, C)``, ``logits``.
+    """
+
+    def __init__(
+        self,
+        width: float = 1.0,
+        *,
+        blocks=(1, 1, 1),
+        in_shape=(32, 32, 3),
+        num_classes: int = 10,
+        rngs: nnx.Rngs,
+    ):
+        c0 = _scaled(16, width)
+        self.stem = nnx.Conv(in_shape[-1], c0, (3, 3), rngs=rngs)
+        self.bn_stem = nnx.BatchNorm(c0, rngs=rngs)
+        layers, cin = [], c0
+        for s, n_blocks in enumerate(blocks):
+            cout = _scaled(16 * 2**s, width)
+            for b in range(n_blocks):
+                layers.append(_Block(cin, cout, 2 if (s > 0 and b == 0) else 1, rngs=rngs))
+                cin = cout
+        self.blocks = nnx.List(layers)
+        self.out_layer = nnx.Linear(cin, num_classes, rngs=rngs)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The sown layer names, bottom to top."""
+        blocks = tuple(f"block{i + 1}" for i in range(len(self.blocks)))
+        return ("stem", *blocks, "pool", "logits")
+
+    def features(self, x) -> dict:
+        """Every layer's activations on images ``(N, H, W, C)``."""
+        out = {}
+        h = jax.nn.relu(self.bn_stem(self.stem(x)))
+        out["stem"] = h
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            out[f"block{i + 1}"] = h
+        h = jnp.mean(h, axis=(1, 2))
+        out["pool"] = h
+        out["logits"] = self.out_layer(h)
+        return out
+
+    def __call__(self, x, *, sow: bool = False):
+        """Logits ``(N, num_classes)``; ``sow=True`` sows every layer."""
+        feats = self.features(x)
+        if sow:
+            for name, value in feats.items():
+                self.sow(nnx.Intermediate, name, value)
+        return feats["logits"]

@@ -1,0 +1,18 @@
+"""Configuration `digits_convnet`: model `digits_convnet` on `digits`."""
+
+BASE = {"data": "digits", "model": "digits_convnet", "seed": 0, "optimizer": "adam", "n_probe": 300}
+
+
+def get_config(preset: str = "quick") -> dict:
+    presets = {
+        "quick": {"width": 1.0, "steps": 400, "every": 50, "batch": 128, "lr": 3e-3},
+        "full": {"width": 2.0, "steps": 3000, "every": 250, "batch": 128, "lr": 1e-3},
+        "smoke": {
+            **{"width": 1.0, "steps": 400, "every": 50, "batch": 128, "lr": 3e-3},
+            "steps": 4,
+            "every": 2,
+        },
+    }
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
+    return {**BASE, **presets[preset]}

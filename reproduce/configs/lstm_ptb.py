@@ -1,0 +1,48 @@
+"""Configuration `lstm_ptb`: model `lstm` on `ptb`."""
+
+BASE = {"data": "ptb", "model": "lstm", "seed": 0, "optimizer": "adam", "n_probe": 300}
+
+
+def get_config(preset: str = "quick") -> dict:
+    presets = {
+        "quick": {
+            "layers": 2,
+            "embed": 64,
+            "hidden": 128,
+            "seq_len": 35,
+            "probe_windows": 20,
+            "steps": 600,
+            "every": 50,
+            "batch": 32,
+            "lr": 3e-3,
+        },
+        "full": {
+            "layers": 3,
+            "embed": 200,
+            "hidden": 650,
+            "seq_len": 35,
+            "probe_windows": 64,
+            "steps": 40000,
+            "every": 1000,
+            "batch": 20,
+            "lr": 1e-3,
+        },
+        "smoke": {
+            **{
+                "layers": 2,
+                "embed": 64,
+                "hidden": 128,
+                "seq_len": 35,
+                "probe_windows": 20,
+                "steps": 600,
+                "every": 50,
+                "batch": 32,
+                "lr": 3e-3,
+            },
+            "steps": 4,
+            "every": 2,
+        },
+    }
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
+    return {**BASE, **presets[preset]}

@@ -1,0 +1,52 @@
+"""Configuration `lstm_shakespeare`: model `lstm` on `shakespeare`."""
+
+BASE = {"data": "shakespeare", "model": "lstm", "seed": 0, "optimizer": "adam", "n_probe": 300}
+
+
+def get_config(preset: str = "quick") -> dict:
+    presets = {
+        "quick": {
+            "layers": 3,
+            "embed": 32,
+            "hidden": 64,
+            "seq_len": 32,
+            "max_chars": 300000,
+            "probe_windows": 20,
+            "steps": 600,
+            "every": 30,
+            "batch": 32,
+            "lr": 3e-3,
+        },
+        "full": {
+            "layers": 3,
+            "embed": 128,
+            "hidden": 256,
+            "seq_len": 64,
+            "max_chars": None,
+            "probe_windows": 64,
+            "steps": 20000,
+            "every": 500,
+            "batch": 64,
+            "lr": 1e-3,
+        },
+        "smoke": {
+            **{
+                "layers": 3,
+                "embed": 32,
+                "hidden": 64,
+                "seq_len": 32,
+                "max_chars": 300000,
+                "probe_windows": 20,
+                "steps": 600,
+                "every": 30,
+                "batch": 32,
+                "lr": 3e-3,
+            },
+            "steps": 4,
+            "every": 2,
+            "max_chars": 20000,
+        },
+    }
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
+    return {**BASE, **presets[preset]}
