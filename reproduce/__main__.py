@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     t0 = time.time()
     for i, name in enumerate(names, 1):
         print(f"[{i}/{len(names)}] {name} ({a.preset}) -> {out / name}  [{time.time() - t0:.0f} s]")
-        results[name] = EXPERIMENTS[name](out / name, preset=a.preset)
+        results[name] = EXPERIMENTS[name](out / name, preset=a.preset, data_dir=a.data_dir)
         for c in results[name]["claims"]:
             print(f"    {'held' if c['held'] else 'NOT HELD'}: {c['claim']} ({c['measured']})")
     # the report covers every finished experiment in OUT, also from earlier runs

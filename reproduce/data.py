@@ -37,3 +37,22 @@ def load_digits_splits(*, n_probe: int = 300, seed: int = 0) -> dict[str, Split]
 def random_labels(labels: np.ndarray, *, seed: int) -> np.ndarray:
     """One fixed permutation of the training labels, shared by a whole group of networks."""
     return labels[np.random.default_rng(seed).permutation(len(labels))]
+
+
+def load_image_splits(data_dir=None, *, n_probe: int = 300) -> dict[str, Split]:
+    """The digits (``data_dir=None``), or CIFAR-10 when ``data_dir`` holds its python batches.
+
+    CIFAR-10: the 50,000 training images, the 10,000 test images, and the
+    first ``n_probe`` test images as the probe set.
+    """
+    if data_dir is None:
+        return load_digits_splits(n_probe=n_probe)
+    from reproduce.datasets import load_cifar10
+
+    d = load_cifar10(data_dir)
+    train, test = Split(*d["train"]), Split(*d["test"])
+    return {
+        "train": train,
+        "test": test,
+        "probe": Split(test.images[:n_probe], test.labels[:n_probe]),
+    }

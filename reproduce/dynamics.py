@@ -22,7 +22,7 @@ from flax import nnx
 
 import jaxcca
 from reproduce.common import atomic_write, claim, load_done, pyplot, save
-from reproduce.data import load_digits_splits
+from reproduce.data import load_image_splits
 from reproduce.models import LAYERS, ConvNet
 from reproduce.train import accuracy, probe_activations
 
@@ -33,10 +33,12 @@ PRESETS = {
 }
 
 
-def train_with_checkpoints(out: pathlib.Path, cfg: dict, *, seed: int = 0, log=print) -> list:
+def train_with_checkpoints(
+    out: pathlib.Path, cfg: dict, *, seed: int = 0, log=print, data_dir=None
+) -> list:
     """Trains and writes probe activations at every checkpoint; returns the steps."""
-    data = load_digits_splits()
-    model = ConvNet(1.0, rngs=nnx.Rngs(seed))
+    data = load_image_splits(data_dir)
+    model = ConvNet(1.0, in_shape=data["train"].images.shape[1:], rngs=nnx.Rngs(seed))
     opt = nnx.Optimizer(model, optax.adam(cfg["lr"]), wrt=nnx.Param)
 
     @nnx.jit
@@ -91,7 +93,7 @@ def _converged_step(steps, dist, tol):
     )
 
 
-def run(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Trains (or reuses the checkpoints), then compares every checkpoint with the end."""
     done = load_done(out, log)
     if done is not None:
@@ -101,7 +103,7 @@ def run(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
         not (out / "checkpoints.json").exists()
         or json.loads((out / "checkpoints.json").read_text())[-1]["step"] != cfg["steps"]
     ):
-        train_with_checkpoints(out, cfg, log=log)
+        train_with_checkpoints(out, cfg, log=log, data_dir=data_dir)
     record, stacks = load_checkpoints(out)
     steps = np.asarray([r["step"] for r in record])
     accs = np.asarray([r["test_acc"] for r in record])
@@ -263,7 +265,20 @@ def _distance_curves(stacks: dict) -> dict:
     return curves
 
 
-def run_lstm(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def _lm_corpus(cfg: dict, data_dir):
+    """PTB or WikiText-2 when ``data_dir`` holds them, else the embedded Shakespeare."""
+    from reproduce.datasets import load_ptb, load_shakespeare, load_wikitext2
+
+    if data_dir is not None:
+        d = pathlib.Path(data_dir)
+        if (d / "ptb.train.txt").exists():
+            return load_ptb(d), "PTB"
+        if (d / "wiki.train.tokens").exists() or (d / "wikitext-2").is_dir():
+            return load_wikitext2(d), "WikiText-2"
+    return load_shakespeare(max_chars=cfg["max_chars"]), "Shakespeare (characters)"
+
+
+def run_lstm(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """A character-level LSTM on the embedded Shakespeare: bottom-up convergence of its layers.
 
     Activations of every LSTM layer are taken on fixed validation windows
@@ -273,11 +288,12 @@ def run_lstm(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
     done = load_done(out, log)
     if done is not None:
         return done
-    from reproduce.datasets import batchify, load_shakespeare
+    from reproduce.datasets import batchify
     from reproduce.models import LSTMLanguageModel
 
     cfg = LSTM_PRESETS[preset]
-    corpus = load_shakespeare(max_chars=cfg["max_chars"])
+    corpus, source = _lm_corpus(cfg, data_dir)
+    log(f"  corpus: {source}")
     x, y = batchify(corpus.train, batch=cfg["batch"], seq_len=cfg["seq_len"])
     px, py = batchify(corpus.valid, batch=1, seq_len=cfg["seq_len"])
     px, py = px[: cfg["probe_windows"]], py[: cfg["probe_windows"]]

@@ -11,7 +11,7 @@ import numpy as np
 
 import jaxcca
 from reproduce.common import claim, load_done, pyplot, save
-from reproduce.data import load_digits_splits, random_labels
+from reproduce.data import load_image_splits, random_labels
 from reproduce.models import LAYERS
 from reproduce.train import accuracy, probe_activations, train_convnet
 
@@ -53,7 +53,7 @@ def _group_means(dist, g):
     }
 
 
-def run(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Generalising (true labels) vs memorising (one fixed random labelling) networks.
 
     Every layer of every pair of networks is compared with ``jaxcca.pairwise``
@@ -64,7 +64,7 @@ def run(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
     if done is not None:
         return done
     cfg = PRESETS[preset]
-    data = load_digits_splits()
+    data = load_image_splits(data_dir)
     shuffled = random_labels(data["train"].labels, seed=1234)
     groups = {"true": data["train"].labels, "random": shuffled}
     acts, info = {}, []

@@ -15,11 +15,12 @@ class ConvNet(nnx.Module):
     ``fc`` as ``(N, units)``, ``logits`` as ``(N, 10)``.
     """
 
-    def __init__(self, width: float = 1.0, *, rngs: nnx.Rngs):
+    def __init__(self, width: float = 1.0, *, in_shape=(8, 8, 1), rngs: nnx.Rngs):
         c1, c2, f = (max(1, int(round(v * width))) for v in (16, 32, 64))
-        self.conv1_layer = nnx.Conv(1, c1, (3, 3), rngs=rngs)
+        h, w, cin = in_shape
+        self.conv1_layer = nnx.Conv(cin, c1, (3, 3), rngs=rngs)
         self.conv2_layer = nnx.Conv(c1, c2, (3, 3), rngs=rngs)
-        self.fc_layer = nnx.Linear(4 * 4 * c2, f, rngs=rngs)
+        self.fc_layer = nnx.Linear((h // 2) * (w // 2) * c2, f, rngs=rngs)
         self.out_layer = nnx.Linear(f, 10, rngs=rngs)
 
     def features(self, x) -> dict:

@@ -20,7 +20,7 @@ from flax import nnx
 
 import jaxcca
 from reproduce.common import claim, load_done, save
-from reproduce.data import load_digits_splits
+from reproduce.data import load_image_splits
 from reproduce.train import accuracy, train_convnet
 
 PRESETS = {
@@ -35,7 +35,7 @@ def train_student(data, reference, *, seed, steps, lam, direction, keep, batch, 
     """A ConvNet trained on cross-entropy (+ a similarity term when ``direction``)."""
     from reproduce.models import ConvNet
 
-    model = ConvNet(1.0, rngs=nnx.Rngs(seed))
+    model = ConvNet(1.0, in_shape=data["train"].images.shape[1:], rngs=nnx.Rngs(seed))
     opt = nnx.Optimizer(model, optax.adam(lr), wrt=nnx.Param)
 
     @nnx.jit
@@ -65,13 +65,13 @@ def train_student(data, reference, *, seed, steps, lam, direction, keep, batch, 
     return model
 
 
-def run(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Trains the reference and the three students; writes results.json and a figure."""
     done = load_done(out, log)
     if done is not None:
         return done
     cfg = PRESETS[preset]
-    data = load_digits_splits()
+    data = load_image_splits(data_dir)
     reference = train_convnet(
         data["train"].images, data["train"].labels, seed=0, steps=max(cfg["steps"], 3)
     )

@@ -54,7 +54,7 @@ def _accuracy_from_fc2(model, h, labels) -> float:
     return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == labels))
 
 
-def run_projection(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run_projection(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Keep k CCA directions of layer fc2 (CCA with the logits) vs k neurons; accuracy."""
     done = load_done(out, log)
     if done is not None:
@@ -188,7 +188,7 @@ def _freeze_train(preset: str, *, freeze: bool, seed: int = 0):
     return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == data["test"].labels))
 
 
-def run_freeze(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run_freeze(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Freeze training vs normal training, same seeds; test accuracy."""
     done = load_done(out, log)
     if done is not None:
@@ -228,7 +228,9 @@ def run_freeze(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
     return save(out, results)
 
 
-def run_class_sensitivity(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run_class_sensitivity(
+    out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None
+) -> dict:
     """CCA of every layer with every class's logit, batched over classes with vmap."""
     done = load_done(out, log)
     if done is not None:
@@ -300,7 +302,9 @@ def run_class_sensitivity(out: pathlib.Path, *, preset: str = "quick", log=print
     return save(out, results)
 
 
-def run_architectures(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run_architectures(
+    out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None
+) -> dict:
     """Every layer of the convnet against every layer of the resnet (SVCCA, spatial mean)."""
     done = load_done(out, log)
     if done is not None:

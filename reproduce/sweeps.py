@@ -9,7 +9,7 @@ import numpy as np
 
 import jaxcca
 from reproduce.common import claim, load_done, pyplot, save
-from reproduce.data import load_digits_splits
+from reproduce.data import load_image_splits
 from reproduce.models import LAYERS
 from reproduce.train import accuracy, probe_activations, train_convnet
 
@@ -30,13 +30,13 @@ def _distance_matrix(stack):
     return 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca")))
 
 
-def run_width(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run_width(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Groups of networks per width; within-group PWCCA distance and test accuracy."""
     done = load_done(out, log)
     if done is not None:
         return done
     cfg = WIDTH_PRESETS[preset]
-    data = load_digits_splits()
+    data = load_image_splits(data_dir)
     g = cfg["group_size"]
     per_width, nets = {}, []
     t0 = time.time()
@@ -120,7 +120,7 @@ def _width_table(per_width) -> str:
     return "\n".join(lines)
 
 
-def run_lr(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run_lr(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Networks trained with different learning rates: do their representations cluster?"""
     done = load_done(out, log)
     if done is not None:
@@ -130,7 +130,7 @@ def run_lr(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     cfg = LR_PRESETS[preset]
-    data = load_digits_splits()
+    data = load_image_splits(data_dir)
     acts, labels, accs = [], [], []
     t0 = time.time()
     for i, lr in enumerate(cfg["lrs"]):

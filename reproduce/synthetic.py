@@ -45,7 +45,7 @@ def _measures(x, y):
     )
 
 
-def run(out: pathlib.Path, *, preset: str = "quick", log=print) -> dict:
+def run(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=None) -> dict:
     """Mean CCA, SVCCA (99% variance) and PWCCA against the signal fraction, batched by vmap."""
     done = load_done(out, log)
     if done is not None:

@@ -21,7 +21,7 @@ def train_convnet(
     lr: float = 3e-3,
 ) -> ConvNet:
     """Trains a :class:`ConvNet` with Adam on ``(images, labels)``; returns the model."""
-    model = ConvNet(width, rngs=nnx.Rngs(seed))
+    model = ConvNet(width, in_shape=images.shape[1:], rngs=nnx.Rngs(seed))
     opt = nnx.Optimizer(model, optax.adam(lr), wrt=nnx.Param)
 
     @nnx.jit

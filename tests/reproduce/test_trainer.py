@@ -107,3 +107,24 @@ def test_cli_train_and_config_errors(tmp_path, capsys):
         configs.get_config("vgg")
     with pytest.raises(FileNotFoundError, match="ptb.train.txt"):
         configs.build(configs.get_config("lstm_ptb"), tmp_path)
+
+
+def test_experiments_use_local_cifar_and_ptb_when_given(tmp_path):
+    """`--data-dir`: the convnet experiments read CIFAR-10, the LSTM one PTB."""
+    from reproduce import dynamics, memorize
+    from tests.reproduce.test_datasets import write_cifar
+
+    write_cifar(tmp_path / "data" / "cifar-10-batches-py", n=6)
+    words = "a b c d e f g h".split()
+    rng = np.random.default_rng(0)
+    for part in ("train", "valid", "test"):
+        lines = [" ".join(rng.choice(words, 6)) for _ in range(60)]
+        (tmp_path / "data" / f"ptb.{part}.txt").write_text("\n".join(lines) + "\n")
+    res = memorize.run(
+        tmp_path / "m", preset="smoke", log=lambda *a: None, data_dir=tmp_path / "data"
+    )
+    assert res["networks"][0]["test_acc"] >= 0.0
+    assert set(res["pwcca_distance"]) == {"conv1", "conv2", "fc", "logits"}
+    logs = []
+    dynamics.run_lstm(tmp_path / "l", preset="smoke", log=logs.append, data_dir=tmp_path / "data")
+    assert "  corpus: PTB" in logs
