@@ -332,7 +332,7 @@ def second_pass(g2: jax.Array, keep1: jax.Array) -> tuple[jax.Array, jax.Array, 
     return keep, jnp.where(both, l_factor, 0.0), jnp.where(both, l_inv.T, 0.0)
 
 
-def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
+def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -> Whitened:
     r"""Orthonormal basis of the centred column space of ``x``.
 
     Steps (``x`` is ``(n, d)``, rows are samples):
@@ -360,6 +360,9 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
       x: ``(n, d)`` representation.
       epsilon: relative rank tolerance; ``None`` uses
         :func:`default_epsilon` of ``x.dtype``.
+      preconditioner: ``(gram, eps) -> (precond, keep1)`` for step 2, held
+        constant; default :func:`spectral_preconditioner`. (DFT-CCA passes
+        one that exploits the structure of complex data in real form.)
 
     Returns:
       A :class:`Whitened` tuple.
@@ -382,7 +385,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None) -> Whitened:
 
     # --- preconditioner (constant) ---------------------------------------
     gram = _mm(xs.T, xs)
-    precond, keep1 = spectral_preconditioner(gram, eps)
+    precond, keep1 = (preconditioner or spectral_preconditioner)(gram, eps)
     q1 = _mm(xs, precond)
 
     # --- re-orthonormalisation (differentiated) ---------------------------
