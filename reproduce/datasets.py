@@ -222,8 +222,8 @@ def load_shakespeare(
       TypeError: ``plays`` is a single string instead of a list of stems.
 
     Example:
-      >>> c = load_shakespeare(plays=["hamlet"], max_chars=25)  # doctest: +SKIP
-      >>> "".join(c.decode(c.tokens))  # doctest: +SKIP
+      >>> c = load_shakespeare(plays=["hamlet"], max_chars=25)
+      >>> "".join(c.decode(c.tokens))
       'HAMLET, PRINCE OF DENMARK'
     """
     if level not in ("char", "word"):
