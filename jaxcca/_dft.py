@@ -13,6 +13,8 @@ from jaxcca._cca import cca_from_whitened
 from jaxcca._linalg import (
     _mm,
     _safe_div,
+    _svd_impl,
+    _svdvals_impl,
     as_pair,
     as_single,
     cross_product,
@@ -212,11 +214,11 @@ def _complex_preconditioner(gram: jax.Array, eps: float):
 
 
 def _complex_svdvals_impl(re, im):
-    return jnp.linalg.svd(jax.lax.complex(re, im), compute_uv=False)
+    return _svdvals_impl(jax.lax.complex(re, im))
 
 
 def _complex_svd_impl(re, im):
-    return jnp.linalg.svd(jax.lax.complex(re, im), full_matrices=False)
+    return _svd_impl(jax.lax.complex(re, im))
 
 
 _complex_svdvals_nograd = sequential_batching_on_cpu(_complex_svdvals_impl)
@@ -239,7 +241,9 @@ def _complex_singular_values_jvp(primals, tangents):
     dre, dim = tangents
     u, s, vh = _complex_svd_nograd(re, im)
     dm = jax.lax.complex(dre, dim)
-    ds = jnp.real(jnp.sum(jnp.conj(u) * (dm @ jnp.conj(vh).T), axis=0))
+    ds = jnp.real(
+        jnp.sum(jnp.conj(u) * jnp.matmul(dm, jnp.conj(vh).T, precision="highest"), axis=0)
+    )
     return s, ds
 
 

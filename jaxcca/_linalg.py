@@ -210,16 +210,43 @@ def sequential_batching_on_cpu(fn):
     return wrapped
 
 
+def _on_gpu() -> bool:
+    return jax.default_backend() == "gpu"
+
+
+# On GPU, JAX's default small-matrix solvers are Jacobi iterations whose
+# stopping tolerance leaves ~5e-6 relative error in float32 singular values
+# and eigenvalues (measured on an H100, jax 0.11); the QR-based LAPACK-style
+# algorithms are accurate to round-off. The matrices here are d x d, so the
+# choice costs little. CPU and TPU keep their defaults.
+
+
 def _eigh_impl(a):
+    if _on_gpu():
+        return _eigh_qr(a)
     return jnp.linalg.eigh(a)
 
 
+def _eigh_qr(a):
+    vecs, lam = jax.lax.linalg.eigh(a, implementation=jax.lax.linalg.EighImplementation.QR)
+    return lam, vecs
+
+
 def _svd_impl(a):
+    if _on_gpu():
+        u, s, vt = jax.lax.linalg.svd(
+            a, full_matrices=False, algorithm=jax.lax.linalg.SvdAlgorithm.QR
+        )
+        return u, s, vt
     u, s, vt = jnp.linalg.svd(a, full_matrices=False)
     return u, s, vt
 
 
 def _svdvals_impl(a):
+    if _on_gpu():
+        return jax.lax.linalg.svd(
+            a, full_matrices=False, compute_uv=False, algorithm=jax.lax.linalg.SvdAlgorithm.QR
+        )
     return jnp.linalg.svd(a, compute_uv=False)
 
 
