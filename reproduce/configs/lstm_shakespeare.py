@@ -3,20 +3,25 @@
 BASE = {"data": "shakespeare", "model": "lstm", "seed": 0, "optimizer": "adam", "n_probe": 300}
 
 
+# the CPU setting on embedded data; "smoke" is the same, a few steps long
+QUICK = {
+    "layers": 3,
+    "embed": 32,
+    "hidden": 64,
+    "seq_len": 32,
+    "max_chars": 300000,
+    "probe_windows": 20,
+    "steps": 600,
+    "every": 30,
+    "batch": 32,
+    "lr": 3e-3,
+}
+
+
 def get_config(preset: str = "quick") -> dict:
+    """This configuration at ``preset``: "quick" (CPU), "full" (GPU, local data), "smoke"."""
     presets = {
-        "quick": {
-            "layers": 3,
-            "embed": 32,
-            "hidden": 64,
-            "seq_len": 32,
-            "max_chars": 300000,
-            "probe_windows": 20,
-            "steps": 600,
-            "every": 30,
-            "batch": 32,
-            "lr": 3e-3,
-        },
+        "quick": QUICK,
         "full": {
             "layers": 3,
             "embed": 128,
@@ -30,18 +35,7 @@ def get_config(preset: str = "quick") -> dict:
             "lr": 1e-3,
         },
         "smoke": {
-            **{
-                "layers": 3,
-                "embed": 32,
-                "hidden": 64,
-                "seq_len": 32,
-                "max_chars": 300000,
-                "probe_windows": 20,
-                "steps": 600,
-                "every": 30,
-                "batch": 32,
-                "lr": 3e-3,
-            },
+            **QUICK,
             "steps": 4,
             "every": 2,
             "max_chars": 20000,
