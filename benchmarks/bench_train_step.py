@@ -22,6 +22,7 @@ from flax import nnx  # noqa: E402
 
 from reproduce import configs, zoo  # noqa: E402
 from reproduce.data import load_digits_splits  # noqa: E402
+from reproduce.train import train_step  # noqa: E402
 from reproduce.trainer import make_optimizer  # noqa: E402
 
 
@@ -31,22 +32,13 @@ def time_steps(name, steps):
     opt = make_optimizer(model, cfg)
     model.train()
 
-    @nnx.jit
-    def step(m, o, x, y):
-        def loss_fn(m):
-            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
-
-        loss, grads = nnx.value_and_grad(loss_fn)(m)
-        o.update(m, grads)
-        return loss
-
     rng = np.random.default_rng(0)
     times = []
     for i in range(steps + 1):
         idx = rng.integers(0, len(data["y"]), cfg["batch"])
         x, y = data["x"][idx], data["y"][idx]
         t0 = time.perf_counter()
-        jax.block_until_ready(step(model, opt, x, y))
+        jax.block_until_ready(train_step(model, opt, x, y))
         if i:  # the first call compiles
             times.append(time.perf_counter() - t0)
     shape = tuple(data["x"].shape[1:])

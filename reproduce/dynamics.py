@@ -24,7 +24,7 @@ import jaxcca
 from reproduce.common import atomic_write, claim, load_done, pyplot, save
 from reproduce.data import load_image_splits
 from reproduce.models import LAYERS, ConvNet
-from reproduce.train import accuracy, probe_activations
+from reproduce.train import accuracy, probe_activations, train_step
 
 PRESETS = {
     "quick": {"steps": 600, "every": 30, "lr": 3e-3, "batch": 128},
@@ -40,15 +40,6 @@ def train_with_checkpoints(
     data = load_image_splits(data_dir)
     model = ConvNet(1.0, in_shape=data["train"].images.shape[1:], rngs=nnx.Rngs(seed))
     opt = nnx.Optimizer(model, optax.adam(cfg["lr"]), wrt=nnx.Param)
-
-    @nnx.jit
-    def step(model, opt, x, y):
-        def loss_fn(m):
-            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        opt.update(model, grads)
-        return loss
 
     acts_dir = out / "activations"
     acts_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +58,7 @@ def train_with_checkpoints(
             atomic_write(out / "checkpoints.json", json.dumps(record, indent=2))
         if t < cfg["steps"]:
             idx = rng.integers(0, len(y_all), cfg["batch"])
-            step(model, opt, x_all[idx], y_all[idx])
+            train_step(model, opt, x_all[idx], y_all[idx])
     log(f"  trained {cfg['steps']} steps, {len(record)} checkpoints in {acts_dir}")
     return record
 
@@ -304,15 +295,6 @@ def run_lstm(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=No
     opt = nnx.Optimizer(model, optax.adam(cfg["lr"]), wrt=nnx.Param)
 
     @nnx.jit
-    def step(model, opt, a, b):
-        def loss_fn(m):
-            return optax.softmax_cross_entropy_with_integer_labels(m(a), b).mean()
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        opt.update(model, grads)
-        return loss
-
-    @nnx.jit
     def probe(model, a, b):
         feats = model.features(a)
         loss = optax.softmax_cross_entropy_with_integer_labels(feats["logits"], b).mean()
@@ -335,7 +317,7 @@ def run_lstm(out: pathlib.Path, *, preset: str = "quick", log=print, data_dir=No
                 stacks[k].append(feats[k])
         if t < cfg["steps"]:
             idx = rng.integers(0, len(x), cfg["batch"])
-            step(model, opt, x[idx], y[idx])
+            train_step(model, opt, x[idx], y[idx])
     atomic_write(out / "checkpoints.json", json.dumps(record, indent=2))
     log(f"  trained {cfg['steps']} steps; valid loss {record[-1]['valid_loss']:.3f}")
     stacks = {k: np.stack(v).astype(np.float32) for k, v in stacks.items()}

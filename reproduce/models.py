@@ -8,7 +8,22 @@ import numpy as np
 from flax import nnx
 
 
-class ConvNet(nnx.Module):
+class _SownModel(nnx.Module):
+    """A model whose ``features(x)`` returns every named layer, ``"logits"`` last."""
+
+    def __call__(self, x, *, sow: bool = False):
+        """The logits; with ``sow=True`` every layer is also sown as ``nnx.Intermediate``.
+
+        Training never sows, so no intermediates pile up on the module.
+        """
+        feats = self.features(x)
+        if sow:
+            for name, value in feats.items():
+                self.sow(nnx.Intermediate, name, value)
+        return feats["logits"]
+
+
+class ConvNet(_SownModel):
     """conv-conv-pool-fc-out; ``width`` multiplies the channels/units of every layer.
 
     Layers sown as ``nnx.Intermediate``: ``conv1`` and ``conv2`` as ``(N, H, W, C)``,
@@ -36,18 +51,6 @@ class ConvNet(nnx.Module):
         out["logits"] = self.out_layer(h)
         return out
 
-    def __call__(self, x, *, sow: bool = False):
-        """Logits ``(N, 10)`` for images ``(N, 8, 8, 1)``.
-
-        With ``sow=True`` every layer is sown (training never sows, so no
-        intermediates pile up on the module).
-        """
-        feats = self.features(x)
-        if sow:
-            for name, value in feats.items():
-                self.sow(nnx.Intermediate, name, value)
-        return feats["logits"]
-
 
 def _pool(h):
     n, hh, ww, c = h.shape
@@ -69,7 +72,7 @@ def capture_activations(model: nnx.Module, x) -> dict[str, np.ndarray]:
     return out
 
 
-class LSTMLanguageModel(nnx.Module):
+class LSTMLanguageModel(_SownModel):
     """Embedding, 1 to 3 stacked LSTM layers, and a linear read-out to the vocabulary.
 
     The PWCCA paper's PTB / WikiText-2 setting, scaled down for CPU. Input ids
@@ -104,20 +107,12 @@ class LSTMLanguageModel(nnx.Module):
         out["logits"] = self.out_layer(h)
         return out
 
-    def __call__(self, ids, *, sow: bool = False):
-        """Next-token logits ``(B, T, vocab)``."""
-        feats = self.features(ids)
-        if sow:
-            for name, value in feats.items():
-                self.sow(nnx.Intermediate, name, value)
-        return feats["logits"]
-
 
 def _scaled(base: int, width: float) -> int:
     return max(1, int(round(base * width)))
 
 
-class SVCCAConvNet(nnx.Module):
+class SVCCAConvNet(_SownModel):
     """The SVCCA paper's CIFAR-10 convnet, with a width multiplier.
 
     conv-conv-bn-pool-conv-conv-conv-bn-pool-fc-bn-fc-bn-out (3x3 convs, SAME
@@ -175,14 +170,6 @@ class SVCCAConvNet(nnx.Module):
         out["logits"] = self.out_layer(h)
         return out
 
-    def __call__(self, x, *, sow: bool = False):
-        """Logits ``(N, num_classes)``; ``sow=True`` sows every layer."""
-        feats = self.features(x)
-        if sow:
-            for name, value in feats.items():
-                self.sow(nnx.Intermediate, name, value)
-        return feats["logits"]
-
 
 class _Block(nnx.Module):
     """Basic residual block: conv-bn-relu-conv-bn plus the (projected) input, then ReLU."""
@@ -206,7 +193,7 @@ class _Block(nnx.Module):
         return jax.nn.relu(h + skip)
 
 
-class ResNet(nnx.Module):
+class ResNet(_SownModel):
     """A small residual network (SVCCA figure 7's comparison with the convnet).
 
     A 3x3 stem (16 channels x width), then stages of basic blocks with 16, 32,
@@ -254,11 +241,3 @@ class ResNet(nnx.Module):
         out["pool"] = h
         out["logits"] = self.out_layer(h)
         return out
-
-    def __call__(self, x, *, sow: bool = False):
-        """Logits ``(N, num_classes)``; ``sow=True`` sows every layer."""
-        feats = self.features(x)
-        if sow:
-            for name, value in feats.items():
-                self.sow(nnx.Intermediate, name, value)
-        return feats["logits"]

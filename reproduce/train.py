@@ -10,6 +10,23 @@ from flax import nnx
 from reproduce.models import ConvNet, capture_activations
 
 
+@nnx.jit
+def train_step(model, opt, x, y):
+    """One optax update on the mean softmax cross-entropy of ``model(x)`` against ``y``.
+
+    ``y`` holds integer labels ``(N,)`` or next-token targets ``(B, T)``;
+    ``opt`` is an ``nnx.Optimizer(model, tx, wrt=nnx.Param)``. Returns the loss
+    before the update. Compiled once per model structure and input shape.
+    """
+
+    def loss_fn(m):
+        return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    opt.update(model, grads)
+    return loss
+
+
 def train_convnet(
     images: np.ndarray,
     labels: np.ndarray,
@@ -24,20 +41,11 @@ def train_convnet(
     model = ConvNet(width, in_shape=images.shape[1:], rngs=nnx.Rngs(seed))
     opt = nnx.Optimizer(model, optax.adam(lr), wrt=nnx.Param)
 
-    @nnx.jit
-    def step(model, opt, x, y):
-        def loss_fn(m):
-            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        opt.update(model, grads)
-        return loss
-
     rng = np.random.default_rng(seed)
     x_all, y_all = jnp.asarray(images), jnp.asarray(labels)
     for _ in range(steps):
         idx = rng.integers(0, len(labels), batch)
-        step(model, opt, x_all[idx], y_all[idx])
+        train_step(model, opt, x_all[idx], y_all[idx])
     return model
 
 

@@ -30,6 +30,7 @@ import optax
 from flax import nnx
 
 from reproduce.common import atomic_write
+from reproduce.train import train_step
 
 
 def _save_npz(path: pathlib.Path, arrays: dict) -> None:
@@ -133,16 +134,6 @@ def fit(
     atomic_write(run_dir / "config.json", json.dumps(cfg, indent=2, default=str))
     opt = make_optimizer(model, cfg)
     lm = data["task"] == "lm"
-
-    def loss_fn(m, x, y):
-        logits = m(x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    @nnx.jit
-    def train_step(m, o, x, y):
-        loss, grads = nnx.value_and_grad(loss_fn)(m, x, y)
-        o.update(m, grads)
-        return loss
 
     @nnx.jit
     def probe(m, x, y):

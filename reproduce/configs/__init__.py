@@ -13,6 +13,14 @@ import pathlib
 NAMES = ("digits_convnet", "svcca_convnet", "resnet", "lstm_shakespeare", "lstm_ptb")
 
 
+def select(base: dict, presets: dict, preset: str) -> dict:
+    """``base`` updated with ``presets[preset]``; "smoke" defaults to "quick" cut to 4 steps."""
+    presets = {"smoke": {**presets["quick"], "steps": 4, "every": 2}, **presets}
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
+    return {**base, **presets[preset]}
+
+
 def get_config(name: str, preset: str = "quick") -> dict:
     """The configuration ``name`` at ``preset``."""
     if name not in NAMES:

@@ -1,9 +1,11 @@
 """Configuration `digits_convnet`: model `digits_convnet` on `digits`."""
 
+from reproduce.configs import select
+
 BASE = {"data": "digits", "model": "digits_convnet", "seed": 0, "optimizer": "adam", "n_probe": 300}
 
 
-# the CPU setting on embedded data; "smoke" is the same, a few steps long
+# the CPU setting on embedded data ("smoke" is the same, 4 steps long)
 QUICK = {"width": 1.0, "steps": 400, "every": 50, "batch": 128, "lr": 3e-3}
 
 
@@ -12,12 +14,5 @@ def get_config(preset: str = "quick") -> dict:
     presets = {
         "quick": QUICK,
         "full": {"width": 2.0, "steps": 3000, "every": 250, "batch": 128, "lr": 1e-3},
-        "smoke": {
-            **QUICK,
-            "steps": 4,
-            "every": 2,
-        },
     }
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
-    return {**BASE, **presets[preset]}
+    return select(BASE, presets, preset)

@@ -1,9 +1,11 @@
 """Configuration `lstm_ptb`: model `lstm` on `ptb`."""
 
+from reproduce.configs import select
+
 BASE = {"data": "ptb", "model": "lstm", "seed": 0, "optimizer": "adam", "n_probe": 300}
 
 
-# the CPU setting on embedded data; "smoke" is the same, a few steps long
+# the CPU setting on embedded data ("smoke" is the same, 4 steps long)
 QUICK = {
     "layers": 2,
     "embed": 64,
@@ -32,12 +34,5 @@ def get_config(preset: str = "quick") -> dict:
             "batch": 20,
             "lr": 1e-3,
         },
-        "smoke": {
-            **QUICK,
-            "steps": 4,
-            "every": 2,
-        },
     }
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
-    return {**BASE, **presets[preset]}
+    return select(BASE, presets, preset)

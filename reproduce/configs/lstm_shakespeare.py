@@ -1,9 +1,11 @@
 """Configuration `lstm_shakespeare`: model `lstm` on `shakespeare`."""
 
+from reproduce.configs import select
+
 BASE = {"data": "shakespeare", "model": "lstm", "seed": 0, "optimizer": "adam", "n_probe": 300}
 
 
-# the CPU setting on embedded data; "smoke" is the same, a few steps long
+# the CPU setting on embedded data ("smoke" is the same, 4 steps long)
 QUICK = {
     "layers": 3,
     "embed": 32,
@@ -34,13 +36,6 @@ def get_config(preset: str = "quick") -> dict:
             "batch": 64,
             "lr": 1e-3,
         },
-        "smoke": {
-            **QUICK,
-            "steps": 4,
-            "every": 2,
-            "max_chars": 20000,
-        },
+        "smoke": {**QUICK, "steps": 4, "every": 2, "max_chars": 20000},
     }
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
-    return {**BASE, **presets[preset]}
+    return select(BASE, presets, preset)

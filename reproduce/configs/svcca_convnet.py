@@ -1,9 +1,11 @@
 """Configuration `svcca_convnet`: model `svcca_convnet` on `digits`."""
 
+from reproduce.configs import select
+
 BASE = {"data": "digits", "model": "svcca_convnet", "seed": 0, "optimizer": "adam", "n_probe": 300}
 
 
-# the CPU setting on embedded data; "smoke" is the same, a few steps long
+# the CPU setting on embedded data ("smoke" is the same, 4 steps long)
 QUICK = {"width": 0.25, "steps": 300, "every": 50, "batch": 128, "lr": 3e-3}
 
 
@@ -20,12 +22,5 @@ def get_config(preset: str = "quick") -> dict:
             "lr": 1e-3,
             "n_probe": 1000,
         },
-        "smoke": {
-            **QUICK,
-            "steps": 4,
-            "every": 2,
-        },
     }
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
-    return {**BASE, **presets[preset]}
+    return select(BASE, presets, preset)
