@@ -13,6 +13,17 @@ from jaxcca._cka import (
     minibatch_cka_init,
     minibatch_cka_update,
 )
+from jaxcca._compare import (
+    Comparison,
+    LayerStatistics,
+    accumulate_activations,
+    accumulate_layers,
+    capture_layers,
+    compare,
+    compare_activations,
+    reduce_layer,
+    similarity_matrix,
+)
 from jaxcca._dft import conv_to_neurons, dft_cca, dft_cca_distance, dft_cca_similarity
 from jaxcca._procrustes import (
     ProcrustesResult,
@@ -24,6 +35,7 @@ from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
 from jaxcca._results import CCAResult, DFTCCAResult, PWCCAResult, SVCCAResult
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
 from jaxcca.pairwise import pairwise, symmetrize
+from jaxcca.plot import plot_similarity
 
 __version__ = "0.1.0"
 
@@ -32,6 +44,16 @@ __all__ = [
     "streaming",
     "CCAResult",
     "CKAResult",
+    "Comparison",
+    "LayerStatistics",
+    "accumulate_activations",
+    "accumulate_layers",
+    "capture_layers",
+    "compare",
+    "compare_activations",
+    "plot_similarity",
+    "reduce_layer",
+    "similarity_matrix",
     "DFTCCAResult",
     "MinibatchCKAState",
     "PWCCAResult",

@@ -1,0 +1,912 @@
+"""Layer-by-layer comparison of models: capture, one pass over the data, every pair.
+
+Three steps, each usable on its own:
+
+1. :func:`capture_layers` runs a Flax NNX model on one batch under
+   ``nnx.capture`` and returns every sown ``nnx.Intermediate`` (and, with
+   ``outputs=True``, every submodule's method outputs) by name;
+   :func:`reduce_layer` turns a conv ``(N, H, W, C)`` or sequence ``(N, T, D)``
+   output into a ``(samples, neurons)`` matrix.
+2. :func:`accumulate_layers` (models and batches) or
+   :func:`accumulate_activations` (arrays already in hand) make ONE pass over
+   the data and keep ONE co-moment accumulator of the concatenation of all
+   selected, reduced layers ``[a_1 .. a_La, b_1 .. b_Lb]``: a
+   :class:`jaxcca.streaming.CovarianceState` whose ``x`` is every layer of
+   the first model side by side and ``y`` every layer of the second (the
+   blocks ``Sxx``, ``Syy``, ``Sxy`` of the joint co-moment; for a model
+   against itself only ``Sxx``). Batches are merged with the exact update of
+   Chan, Golub & LeVeque (1979), so the result does not depend on how the
+   data are split. Memory is ``O(D**2)`` with ``D = sum of the reduced
+   widths``, independent of the number of samples and of the number of layer
+   pairs (no per-pair state).
+3. :func:`similarity_matrix` slices the blocks of every pair and finalises
+   them: CCA, SVCCA and PWCCA by whitening the co-moments (each layer is
+   whitened once), linear CKA as ``||S_ab||_F**2 / (||S_aa||_F ||S_bb||_F)``
+   and Procrustes as ``||S_ab||_* / sqrt(tr S_aa tr S_bb)``: exactly the
+   full-data values of :func:`jaxcca.pairwise` on the concatenated
+   activations. Measures that need the ``n x n`` Gram matrix (RBF kernels,
+   debiased HSIC) are only available as the minibatch estimator of Nguyen,
+   Raghu & Kornblith (2021), ``measure="minibatch_cka"``, which averages
+   per-batch HSIC (its value depends on the batch size).
+
+:func:`compare` and :func:`compare_activations` do all three in one call.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from jaxcca import streaming
+from jaxcca._cca import cca_from_whitened, mean_of_valid
+from jaxcca._cka import (
+    minibatch_cka_finalize,
+    minibatch_cka_init,
+    minibatch_cka_update,
+)
+from jaxcca._dft import conv_to_neurons
+from jaxcca._linalg import _mm, singular_values
+from jaxcca._pwcca import pwcca_weights, validate_convention
+from jaxcca._svcca import reduce_whitened, validate_keep
+
+__all__ = [
+    "Comparison",
+    "LayerStatistics",
+    "accumulate_activations",
+    "accumulate_layers",
+    "capture_layers",
+    "compare",
+    "compare_activations",
+    "reduce_layer",
+    "similarity_matrix",
+]
+
+EXACT_MEASURES = ("cca", "svcca", "pwcca", "cka", "procrustes")
+MEASURES = (*EXACT_MEASURES, "minibatch_cka")
+CONV_MODES = ("spatial_mean", "flatten", "channels")
+TOKEN_MODES = ("mean", "last", "flatten")
+_MINIBATCH_OPTIONS = ("kernel", "sigma", "threshold", "debiased")
+
+
+class Comparison(NamedTuple):
+    """Every layer of one model against every layer of another.
+
+    Attributes:
+      matrix: ``(La, Lb)`` similarities, ``matrix[i, j]`` between
+        ``layers_a[i]`` and ``layers_b[j]`` (PWCCA weights by ``layers_a[i]``).
+      layers_a: names of the rows.
+      layers_b: names of the columns.
+      measure: the measure's name (``"minibatch_cka"`` for the minibatch
+        estimator).
+      options: the measure's options and the reductions used (a dict).
+      n_samples: number of samples the statistics were accumulated over.
+    """
+
+    matrix: np.ndarray
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    measure: str
+    options: dict
+    n_samples: int
+
+
+class LayerStatistics(NamedTuple):
+    """What one pass over the data accumulated (input of :func:`similarity_matrix`).
+
+    Attributes:
+      moments: the joint co-moments as a :class:`jaxcca.streaming.CovarianceState`
+        (``x``: every layer of a side by side; ``y``: every layer of b, or
+        width 0 when b is a itself), or None when not accumulated.
+      minibatch: ``(La, Lb)`` nested tuple of :class:`jaxcca.MinibatchCKAState`,
+        or None when not accumulated.
+      minibatch_options: the options of the minibatch HSIC estimates (a dict).
+      layers_a: names of a's layers.
+      layers_b: names of b's layers.
+      widths_a: reduced width of each of a's layers.
+      widths_b: reduced width of each of b's layers.
+      same: whether b is a (the columns are the rows' layers).
+      reductions: the ``conv`` and ``tokens`` reductions used (a dict).
+      n_samples: number of samples (rows of the reduced layers) seen.
+    """
+
+    moments: streaming.CovarianceState | None
+    minibatch: tuple | None
+    minibatch_options: dict
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    widths_a: tuple[int, ...]
+    widths_b: tuple[int, ...]
+    same: bool
+    reductions: dict
+    n_samples: int
+
+
+# ----------------------------------------------------------------------------
+# Capture and reduction
+# ----------------------------------------------------------------------------
+
+
+def _path_name(path) -> str:
+    parts = [str(getattr(p, "key", getattr(p, "idx", getattr(p, "name", p)))) for p in path]
+    if parts and parts[-1] == "__call__":
+        parts = parts[:-1] or ["output"]  # the model's own output
+    return "/".join(parts)
+
+
+def _flatten_captured(state) -> dict[str, jax.Array]:
+    """Names and arrays of an ``nnx.capture`` state (sown values are tuples)."""
+    from flax import nnx
+
+    out: dict[str, jax.Array] = {}
+    for path, var in nnx.to_flat_state(state):
+        value = var.get_value() if hasattr(var, "get_value") else var
+        base = _path_name(path)
+        calls = value if isinstance(value, tuple) else (value,)
+        for c, call_value in enumerate(calls):
+            name = base if len(calls) == 1 else f"{base}#{c}"
+            leaves = jax.tree_util.tree_flatten_with_path(call_value)[0]
+            for leaf_path, leaf in leaves:
+                if not hasattr(leaf, "ndim") or leaf.ndim < 2:
+                    continue  # scalars and per-sample vectors are not layers
+                sub = _path_name(leaf_path)
+                out[f"{name}/{sub}" if sub else name] = leaf
+    return out
+
+
+def select_layers(names: Sequence[str], layers, *, what: str = "model") -> tuple[str, ...]:
+    """The names picked by ``layers`` (None, exact names, a regex or a predicate).
+
+    Raises:
+      ValueError: an exact name that is not among ``names``, or nothing selected.
+    """
+    names = tuple(names)
+    if layers is None:
+        picked = names
+    elif isinstance(layers, str):
+        pattern = re.compile(layers)
+        picked = tuple(n for n in names if pattern.search(n))
+    elif callable(layers):
+        picked = tuple(n for n in names if layers(n))
+    else:
+        picked = tuple(layers)
+        unknown = [n for n in picked if n not in names]
+        if unknown:
+            raise ValueError(
+                f"unknown layer(s) {unknown} in {what}; it has {list(names)}. "
+                "Pass names from that list, a regex string or a predicate."
+            )
+    if not picked:
+        raise ValueError(f"no layer of {what} selected by layers={layers!r}; it has {list(names)}.")
+    return picked
+
+
+def capture_layers(
+    model,
+    x,
+    *,
+    call: Callable | None = None,
+    layers=None,
+    outputs: bool = False,
+) -> dict[str, jax.Array]:
+    """Every sown intermediate (and optionally every submodule output) of a model.
+
+    Runs ``call(model, x)`` (default ``model(x)``) under
+    ``nnx.capture(..., nnx.Intermediate)``: everything the model sows as
+    ``nnx.Intermediate`` is returned under its path (``"block1/conv"``), and
+    with ``outputs=True`` also the output of every method of every submodule
+    (``method_outputs=nnx.Intermediate``; a ``__call__`` output is named by the
+    submodule's path alone, the model's own ``__call__`` is ``"output"``,
+    other methods get ``/method``). Flax instruments
+    the methods defined on each module's own class, not inherited ones. A
+    value sown several times gets ``#0``, ``#1``, ... suffixes; dict outputs
+    get their keys appended; arrays with fewer than 2 dimensions are skipped.
+
+    Put models with batch statistics in evaluation mode first
+    (``model.eval()``). Works under ``nnx.jit``.
+
+    Args:
+      model: a Flax NNX module.
+      x: one batch of inputs (anything ``call`` accepts).
+      call: ``(model, x) -> output``; e.g. ``lambda m, x: m(x, sow=True)``.
+      layers: None (all), a sequence of exact names (kept in that order), a
+        regex string (``re.search``) or a predicate on names.
+      outputs: also capture every submodule's method outputs.
+
+    Returns:
+      A dict from layer name to array, in capture order (or ``layers``' order).
+
+    Raises:
+      ValueError: unknown names in ``layers``, or nothing selected.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxcca
+      >>> from flax import nnx
+      >>> class MLP(nnx.Module):
+      ...     def __init__(self, rngs):
+      ...         self.fc1 = nnx.Linear(3, 8, rngs=rngs)
+      ...         self.fc2 = nnx.Linear(8, 2, rngs=rngs)
+      ...     def __call__(self, x):
+      ...         h = nnx.relu(self.fc1(x))
+      ...         self.sow(nnx.Intermediate, "hidden", h)
+      ...         return self.fc2(h)
+      >>> acts = jaxcca.capture_layers(MLP(nnx.Rngs(0)), jnp.ones((5, 3)), outputs=True)
+      >>> {k: v.shape for k, v in acts.items()}
+      {'output': (5, 2), 'fc1': (5, 8), 'fc2': (5, 2), 'hidden': (5, 8)}
+    """
+    from flax import nnx
+
+    fn = call if call is not None else (lambda m, v: m(v))
+    method_outputs = nnx.Intermediate if outputs else None
+    _, state = nnx.capture(fn, nnx.Intermediate, method_outputs=method_outputs)(model, x)
+    acts = _flatten_captured(state)
+    picked = select_layers(list(acts), layers, what=type(model).__name__)
+    return {name: acts[name] for name in picked}
+
+
+def _check_modes(conv: str, tokens) -> None:
+    if conv not in CONV_MODES:
+        raise ValueError(f"conv must be one of {CONV_MODES}, got {conv!r}.")
+    if not (tokens in TOKEN_MODES or (isinstance(tokens, int) and not isinstance(tokens, bool))):
+        raise ValueError(f"tokens must be one of {TOKEN_MODES} or an int position, got {tokens!r}.")
+
+
+def reduce_layer(
+    x: ArrayLike,
+    *,
+    conv: str = "spatial_mean",
+    tokens: str | int = "mean",
+    mask: ArrayLike | None = None,
+    name: str = "x",
+) -> jax.Array:
+    """One layer's output as a ``(samples, neurons)`` matrix.
+
+    * ``(N, D)``: unchanged.
+    * ``(N, H, W, C)`` (conv): :func:`jaxcca.conv_to_neurons` with
+      ``mode=conv`` (``"spatial_mean"``, ``"flatten"`` or ``"channels"``;
+      ``"channels"`` makes ``N*H*W`` samples, so every compared layer needs the
+      same ``H*W``).
+    * ``(N, T, D)`` (sequence): ``tokens="mean"`` averages the valid tokens
+      (``mask``: ``(N, T)``, nonzero where valid; all valid when None; a row
+      with no valid token gives zeros), ``"last"`` takes the last valid token,
+      an int takes that position (negative counts from the end) and
+      ``"flatten"`` gives ``(N, T*D)`` with invalid tokens zeroed.
+
+    Args:
+      x: the layer's output.
+      conv: conv reduction, as above. Static.
+      tokens: sequence reduction, as above. Static.
+      mask: optional ``(N, T)`` validity mask for sequence outputs.
+      name: the layer's name, for error messages.
+
+    Returns:
+      The ``(samples, neurons)`` matrix.
+
+    Raises:
+      ValueError: an unknown mode, a mask of the wrong shape, or an array that
+        is not 2-, 3- or 4-D.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxcca
+      >>> h = jnp.arange(12.0).reshape(2, 3, 2)
+      >>> jaxcca.reduce_layer(h, mask=jnp.array([[1, 1, 0], [1, 1, 1]]))
+      Array([[1., 2.],
+             [7., 8.]], dtype=float32)
+    """
+    _check_modes(conv, tokens)
+    x = x if hasattr(x, "ndim") else np.asarray(x)
+    if x.ndim == 2:
+        return jnp.asarray(x)
+    if x.ndim == 4:
+        return conv_to_neurons(x, mode=conv)
+    if x.ndim != 3:
+        raise ValueError(
+            f"layer {name!r} has shape {tuple(x.shape)}; expected (samples, neurons), "
+            "(samples, H, W, C) for conv or (samples, tokens, features) for sequences."
+        )
+    x = jnp.asarray(x)
+    n, t, _ = x.shape
+    if mask is None:
+        m = jnp.ones((n, t), x.dtype)
+    else:
+        if tuple(mask.shape) != (n, t):
+            raise ValueError(
+                f"mask has shape {tuple(mask.shape)} but layer {name!r} has (samples, tokens) "
+                f"= {(n, t)}."
+            )
+        m = (jnp.asarray(mask) != 0).astype(x.dtype)
+    if isinstance(tokens, int):
+        return x[:, tokens, :]
+    if tokens == "flatten":
+        return (x * m[:, :, None]).reshape(n, -1)
+    if tokens == "last":
+        idx = jnp.maximum(jnp.sum(m, axis=1).astype(jnp.int32) - 1, 0)
+        return jnp.take_along_axis(x, idx[:, None, None], axis=1)[:, 0, :]
+    count = jnp.sum(m, axis=1, keepdims=True)
+    return jnp.sum(x * m[:, :, None], axis=1) / jnp.where(count > 0, count, 1.0)
+
+
+# ----------------------------------------------------------------------------
+# One pass
+# ----------------------------------------------------------------------------
+
+
+def _default_dtype():
+    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+
+@jax.jit
+def _update(state, x, y):
+    return streaming.update(state, x, y)
+
+
+def _reduced_batch(acts: Mapping[str, Any], names, conv, tokens, mask, what) -> list[jax.Array]:
+    out = []
+    for name in names:
+        r = reduce_layer(acts[name], conv=conv, tokens=tokens, mask=mask, name=f"{what}:{name}")
+        out.append(r)
+    return out
+
+
+class _Accumulator:
+    """Feeds reduced batches into the joint co-moments and minibatch HSIC sums."""
+
+    def __init__(self, exact, minibatch_options, dtype):
+        self.exact = exact
+        self.minibatch_options = minibatch_options
+        self.dtype = dtype
+        self.moments = None
+        self.minibatch = None
+        self.widths_a = self.widths_b = None
+        self.n_samples = 0
+
+    def add(self, feats_a: list[jax.Array], feats_b: list[jax.Array] | None, names_a, names_b):
+        rows = {int(f.shape[0]) for f in feats_a + (feats_b or [])}
+        if len(rows) != 1:
+            raise ValueError(
+                "the reduced layers of one batch have different numbers of samples "
+                f"{sorted(rows)}; conv='channels' needs every layer to have the same H*W "
+                "(use conv='spatial_mean' or 'flatten')."
+            )
+        widths_a = tuple(int(f.shape[1]) for f in feats_a)
+        widths_b = widths_a if feats_b is None else tuple(int(f.shape[1]) for f in feats_b)
+        if self.widths_a is None:
+            self.widths_a, self.widths_b = widths_a, widths_b
+            if self.exact:
+                d2 = 0 if feats_b is None else sum(widths_b)
+                self.moments = streaming.init(sum(widths_a), d2, dtype=self.dtype)
+            if self.minibatch_options is not None:
+                init = minibatch_cka_init(self.dtype)
+                self.minibatch = [[init] * len(widths_b) for _ in widths_a]
+        elif (widths_a, widths_b) != (self.widths_a, self.widths_b):
+            raise ValueError(
+                f"layer widths changed between batches: {self.widths_a} / {self.widths_b} then "
+                f"{widths_a} / {widths_b} (sequence layers with tokens='flatten' need a fixed "
+                "length)."
+            )
+        self.n_samples += rows.pop()
+        feats_a = [f.astype(self.dtype) for f in feats_a]
+        if feats_b is not None:
+            feats_b = [f.astype(self.dtype) for f in feats_b]
+        if self.exact:
+            xa = jnp.concatenate(feats_a, axis=1)
+            yb = xa[:, :0] if feats_b is None else jnp.concatenate(feats_b, axis=1)
+            self.moments = _update(self.moments, xa, yb)
+        if self.minibatch is not None:
+            cols = feats_a if feats_b is None else feats_b
+            for i, fa in enumerate(feats_a):
+                for j, fb in enumerate(cols):
+                    self.minibatch[i][j] = minibatch_cka_update(
+                        self.minibatch[i][j], fa, fb, **self.minibatch_options
+                    )
+
+    def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
+        if self.widths_a is None:
+            raise ValueError("no batches: the iterable of batches was empty.")
+        mb = None if self.minibatch is None else tuple(tuple(r) for r in self.minibatch)
+        return LayerStatistics(
+            moments=self.moments,
+            minibatch=mb,
+            minibatch_options=dict(self.minibatch_options or {}),
+            layers_a=tuple(names_a),
+            layers_b=tuple(names_b),
+            widths_a=self.widths_a,
+            widths_b=self.widths_b,
+            same=same,
+            reductions=reductions,
+            n_samples=self.n_samples,
+        )
+
+
+def _minibatch_options(minibatch_cka) -> dict | None:
+    if minibatch_cka is None:
+        return None
+    if minibatch_cka is True:
+        return {}
+    unknown = set(minibatch_cka) - set(_MINIBATCH_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"unknown minibatch_cka option(s) {sorted(unknown)}; expected {_MINIBATCH_OPTIONS}."
+        )
+    return dict(minibatch_cka)
+
+
+def _as_models(m) -> tuple[list, bool]:
+    if isinstance(m, (list, tuple)):
+        if not m:
+            raise ValueError("an empty list of models was given.")
+        return list(m), True
+    return [m], False
+
+
+def accumulate_layers(
+    a,
+    b,
+    batches: Iterable,
+    *,
+    layers_a=None,
+    layers_b=None,
+    call: Callable | None = None,
+    mask: Callable | None = None,
+    outputs: bool = False,
+    conv: str = "spatial_mean",
+    tokens: str | int = "mean",
+    exact: bool = True,
+    minibatch_cka: dict | bool | None = None,
+    dtype=None,
+    jit: bool = True,
+) -> LayerStatistics:
+    """One pass of models over batches, accumulating every selected layer's statistics.
+
+    Every batch goes once through every model (under ``nnx.capture``, compiled
+    with ``nnx.jit``), each selected layer is reduced by :func:`reduce_layer`,
+    and the reduced layers of all models are added to one joint co-moment
+    accumulator (see the module docstring). Memory is ``O(D**2)``, ``D`` the
+    sum of the reduced widths of all selected layers; it does not grow with
+    the number of samples or of batches.
+
+    Args:
+      a: a Flax NNX model, or a list of models (e.g. checkpoints; their
+        layers are named ``"0:name"``, ``"1:name"``, ...).
+      b: a model or list of models for the columns, or None (or ``a``
+        itself) to compare ``a`` with itself.
+      batches: an iterable of model inputs (batches may differ in size).
+      layers_a: layer selection for ``a`` (see :func:`capture_layers`).
+      layers_b: layer selection for ``b``.
+      call: ``(model, batch) -> output`` (default ``model(batch)``).
+      mask: optional ``batch -> (N, T)`` validity mask for sequence layers.
+      outputs: also capture every submodule's method outputs.
+      conv: conv reduction (:func:`reduce_layer`).
+      tokens: sequence reduction (:func:`reduce_layer`).
+      exact: accumulate the co-moments (for cca, svcca, pwcca, cka,
+        procrustes).
+      minibatch_cka: also accumulate per-batch HSIC for ``minibatch_cka``:
+        True or a dict of :func:`jaxcca.minibatch_cka_update` options
+        (``kernel``, ``sigma``, ``threshold``, ``debiased``). Costs a kernel
+        evaluation per layer pair and batch.
+      dtype: accumulation dtype (default float64 when enabled, else float32).
+      jit: compile the forward pass with ``nnx.jit``.
+
+    Returns:
+      A :class:`LayerStatistics` for :func:`similarity_matrix`.
+
+    Raises:
+      ValueError: unknown layers, layers of unsupported rank, layers whose
+        sample counts differ, or no batches.
+    """
+    from flax import nnx
+
+    _check_modes(conv, tokens)
+    models_a, many_a = _as_models(a)
+    same = b is None or b is a
+    models_b, many_b = ([], False) if same else _as_models(b)
+    acc = _Accumulator(exact, _minibatch_options(minibatch_cka), dtype or _default_dtype())
+    fn = call if call is not None else (lambda m, v: m(v))
+
+    def forward(model, batch):
+        return capture_layers(model, batch, call=fn, outputs=outputs)
+
+    fwd = nnx.jit(forward) if jit else forward
+    names: dict[int, tuple[str, ...]] = {}
+
+    def side(models, many, layers, offset, batch, m):
+        feats, labels = [], []
+        for k, model in enumerate(models):
+            acts = fwd(model, batch)
+            key = offset + k
+            if key not in names:
+                what = f"model {k} ({type(model).__name__})"
+                names[key] = select_layers(list(acts), layers, what=what)
+            prefix = f"{k}:" if many else ""
+            feats += _reduced_batch(acts, names[key], conv, tokens, m, type(model).__name__)
+            labels += [prefix + n for n in names[key]]
+        return feats, labels
+
+    labels_a = labels_b = ()
+    for batch in batches:
+        m = None if mask is None else mask(batch)
+        feats_a, labels_a = side(models_a, many_a, layers_a, 0, batch, m)
+        feats_b = None
+        labels_b = labels_a
+        if not same:
+            feats_b, labels_b = side(models_b, many_b, layers_b, len(models_a), batch, m)
+        acc.add(feats_a, feats_b, labels_a, labels_b)
+    return acc.statistics(labels_a, labels_b, same, {"conv": conv, "tokens": tokens})
+
+
+def _load_side(acts: Mapping[str, ArrayLike], layers, what: str):
+    names = select_layers(list(acts), layers, what=what)
+    return names, {n: acts[n] for n in names}
+
+
+def accumulate_activations(
+    acts_a: Mapping[str, ArrayLike],
+    acts_b: Mapping[str, ArrayLike] | None = None,
+    *,
+    layers_a=None,
+    layers_b=None,
+    mask: ArrayLike | None = None,
+    conv: str = "spatial_mean",
+    tokens: str | int = "mean",
+    batch_size: int | None = None,
+    exact: bool = True,
+    minibatch_cka: dict | bool | None = None,
+    dtype=None,
+) -> LayerStatistics:
+    """:func:`accumulate_layers` for activations already saved (one array per layer).
+
+    Args:
+      acts_a: layer name -> array with samples first (``(n, d)``,
+        ``(n, H, W, C)`` or ``(n, T, D)``), all with the same ``n``.
+      acts_b: the same for the columns, or None to compare ``acts_a`` with itself.
+      layers_a: layer selection for ``acts_a`` (see :func:`capture_layers`).
+      layers_b: layer selection for ``acts_b``.
+      mask: optional ``(n, T)`` validity mask for sequence layers.
+      conv: conv reduction (:func:`reduce_layer`).
+      tokens: sequence reduction (:func:`reduce_layer`).
+      batch_size: samples per batch (default: all at once). Needed for
+        ``minibatch_cka``; the exact measures do not depend on it.
+      exact: accumulate the co-moments.
+      minibatch_cka: as in :func:`accumulate_layers`.
+      dtype: accumulation dtype (default float64 when enabled, else float32).
+
+    Returns:
+      A :class:`LayerStatistics`.
+
+    Raises:
+      ValueError: unknown layers, unsupported ranks, or different sample counts.
+    """
+    _check_modes(conv, tokens)
+    names_a, sel_a = _load_side(acts_a, layers_a, "a")
+    same = acts_b is None or acts_b is acts_a
+    names_b, sel_b = (names_a, sel_a) if same else _load_side(acts_b, layers_b, "b")
+    counts = {f"a:{k}": int(np.shape(v)[0]) for k, v in sel_a.items()}
+    counts.update({f"b:{k}": int(np.shape(v)[0]) for k, v in sel_b.items()})
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"layers have different numbers of samples: {counts}.")
+    n = next(iter(counts.values()))
+    if mask is not None and np.shape(mask)[0] != n:
+        raise ValueError(f"mask has {np.shape(mask)[0]} rows but the layers have {n} samples.")
+    step = n if batch_size is None else int(batch_size)
+    if step < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    acc = _Accumulator(exact, _minibatch_options(minibatch_cka), dtype or _default_dtype())
+    for lo in range(0, n, step):
+        sl = slice(lo, min(lo + step, n))
+        m = None if mask is None else jnp.asarray(mask)[sl]
+        fa = _reduced_batch({k: v[sl] for k, v in sel_a.items()}, names_a, conv, tokens, m, "a")
+        fb = None
+        if not same:
+            fb = _reduced_batch({k: v[sl] for k, v in sel_b.items()}, names_b, conv, tokens, m, "b")
+        acc.add(fa, fb, names_a, names_b)
+    return acc.statistics(names_a, names_b, same, {"conv": conv, "tokens": tokens})
+
+
+# ----------------------------------------------------------------------------
+# Finalisation
+# ----------------------------------------------------------------------------
+
+
+def _slices(widths) -> list[slice]:
+    ends = np.cumsum((0, *widths))
+    return [slice(int(lo), int(hi)) for lo, hi in zip(ends[:-1], ends[1:], strict=True)]
+
+
+def _blocks(moments: streaming.CovarianceState, same: bool):
+    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment."""
+    if same:
+        return moments.sxx, moments.mean_x, moments.sxx, moments.mean_x, moments.sxx
+    return moments.sxx, moments.mean_x, moments.syy, moments.mean_y, moments.sxy
+
+
+@functools.partial(jax.jit, static_argnames=("epsilon", "keep"))
+def _prepare_layer(cov, mean, count, epsilon, keep):
+    w = streaming.whiten_covariance(cov, mean, count, epsilon=epsilon)
+    if keep is None:
+        return w, None, None
+    basis, k, _ = reduce_whitened(w, keep)
+    return w, basis, k
+
+
+@functools.partial(jax.jit, static_argnames=("measure", "convention"))
+def _pair_from_whitened(wa, wb, sab, basis_a, ka, basis_b, kb, measure, convention):
+    cross = _mm(_mm(wa.w.T, sab), wb.w)
+    if measure == "svcca":
+        reduced = _mm(_mm(basis_a.T, cross), basis_b)
+        _, rho, _, _ = cca_from_whitened(
+            wa._replace(rank=ka), wb._replace(rank=kb), reduced, compute_uv=False
+        )
+        return mean_of_valid(rho, jnp.minimum(ka, kb))
+    if measure == "cca":
+        _, rho, _, k = cca_from_whitened(wa, wb, cross, compute_uv=False)
+        return mean_of_valid(rho, k)
+    u, rho, _, k = cca_from_whitened(wa, wb, cross)
+    return jnp.sum(pwcca_weights(wa, u, k, convention=convention) * rho)
+
+
+@jax.jit
+def _nuclear(sab):
+    return jnp.sum(singular_values(sab))
+
+
+def _cka_matrix(saa, sbb, sab, sl_a, sl_b) -> np.ndarray:
+    na = np.array([float(jnp.sqrt(jnp.sum(saa[s, s] ** 2))) for s in sl_a])
+    nb = np.array([float(jnp.sqrt(jnp.sum(sbb[s, s] ** 2))) for s in sl_b])
+    sq = np.asarray(sab) ** 2
+    starts_a = [s.start for s in sl_a]
+    starts_b = [s.start for s in sl_b]
+    num = np.add.reduceat(np.add.reduceat(sq, starts_a, axis=0), starts_b, axis=1)
+    den = na[:, None] * nb[None, :]
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def similarity_matrix(stats: LayerStatistics, *, measure: str = "cka", **options) -> Comparison:
+    """The ``(La, Lb)`` similarity matrix of a measure from accumulated statistics.
+
+    Exact measures (from the joint co-moments, equal to :func:`jaxcca.pairwise`
+    on the concatenated activations to round-off): ``"cca"``, ``"svcca"``
+    (option ``keep``), ``"pwcca"`` (option ``convention``; weights from the
+    row layer), ``"cka"`` (linear, biased HSIC) and ``"procrustes"``; all take
+    ``epsilon`` where the single-pair function does. ``"minibatch_cka"`` is the
+    minibatch estimator (Nguyen et al. 2021) of the options it was accumulated
+    with (linear or RBF kernel, debiased or not).
+
+    Args:
+      stats: from :func:`accumulate_layers` or :func:`accumulate_activations`.
+      measure: one of ``"cca"``, ``"svcca"``, ``"pwcca"``, ``"cka"``,
+        ``"procrustes"``, ``"minibatch_cka"``.
+      **options: the measure's options (``epsilon``, ``keep``, ``convention``).
+
+    Returns:
+      A :class:`Comparison`.
+
+    Raises:
+      ValueError: an unknown measure or option, or statistics that were not
+        accumulated for it.
+
+    Example:
+      >>> import jax, jaxcca
+      >>> x = jax.random.normal(jax.random.key(0), (200, 4))
+      >>> acts = {"x": x, "2x": 2 * x, "x^3": x**3}
+      >>> res = jaxcca.compare_activations(acts, measure="cca")
+      >>> res.layers_a, [round(float(v), 2) for v in res.matrix[0]]
+      (('x', '2x', 'x^3'), [1.0, 1.0, 0.78])
+    """
+    allowed = {
+        "cca": ("epsilon",),
+        "svcca": ("epsilon", "keep"),
+        "pwcca": ("epsilon", "convention"),
+        "cka": (),
+        "procrustes": (),
+        "minibatch_cka": (),
+    }
+    if measure not in allowed:
+        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}.")
+    unknown = set(options) - set(allowed[measure])
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)} for measure {measure!r}; it takes "
+            f"{allowed[measure]}."
+        )
+    la, lb = len(stats.layers_a), len(stats.layers_b)
+    if measure == "minibatch_cka":
+        if stats.minibatch is None:
+            raise ValueError(
+                "minibatch_cka needs statistics accumulated with minibatch_cka=True (or a dict "
+                "of its options)."
+            )
+        matrix = np.array(
+            [[float(minibatch_cka_finalize(s).similarity) for s in row] for row in stats.minibatch]
+        )
+        used = dict(stats.minibatch_options)
+    else:
+        if stats.moments is None:
+            raise ValueError(f"{measure} needs statistics accumulated with exact=True.")
+        matrix = _exact_matrix(stats, measure, options)
+        used = dict(options)
+    used.update(stats.reductions)
+    return Comparison(
+        matrix=matrix.reshape(la, lb),
+        layers_a=stats.layers_a,
+        layers_b=stats.layers_b,
+        measure=measure,
+        options=used,
+        n_samples=stats.n_samples,
+    )
+
+
+def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.ndarray:
+    saa, mean_a, sbb, mean_b, sab = _blocks(stats.moments, stats.same)
+    sl_a, sl_b = _slices(stats.widths_a), _slices(stats.widths_b)
+    if measure == "cka":
+        return _cka_matrix(saa, sbb, sab, sl_a, sl_b)
+    out = np.zeros((len(sl_a), len(sl_b)))
+    if measure == "procrustes":
+        tr_a = np.array([float(jnp.trace(saa[s, s])) for s in sl_a])
+        tr_b = np.array([float(jnp.trace(sbb[s, s])) for s in sl_b])
+        for i, si in enumerate(sl_a):
+            for j, sj in enumerate(sl_b):
+                den = np.sqrt(tr_a[i] * tr_b[j])
+                val = float(_nuclear(sab[si, sj])) / den if den > 0 else 0.0
+                out[i, j] = min(max(val, 0.0), 1.0)
+        return out
+    epsilon = options.get("epsilon")
+    keep = validate_keep(options.get("keep", 0.99)) if measure == "svcca" else None
+    convention = validate_convention(options.get("convention", "paper"))
+    count = stats.moments.count
+    prep_a = [_prepare_layer(saa[s, s], mean_a[s], count, epsilon, keep) for s in sl_a]
+    prep_b = (
+        prep_a
+        if stats.same
+        else [_prepare_layer(sbb[s, s], mean_b[s], count, epsilon, keep) for s in sl_b]
+    )
+    for i, si in enumerate(sl_a):
+        wa, ba, ka = prep_a[i]
+        for j, sj in enumerate(sl_b):
+            wb, bb, kb = prep_b[j]
+            out[i, j] = float(
+                _pair_from_whitened(wa, wb, sab[si, sj], ba, ka, bb, kb, measure, convention)
+            )
+    return out
+
+
+def _split_options(measure: str, options: dict) -> tuple[dict | None, dict]:
+    """Minibatch accumulation options vs. finalisation options."""
+    if measure == "minibatch_cka":
+        return {k: options[k] for k in options if k in _MINIBATCH_OPTIONS}, {
+            k: options[k] for k in options if k not in _MINIBATCH_OPTIONS
+        }
+    return None, options
+
+
+def compare(
+    a,
+    b,
+    batches: Iterable,
+    *,
+    measure: str = "cka",
+    layers_a=None,
+    layers_b=None,
+    call: Callable | None = None,
+    mask: Callable | None = None,
+    outputs: bool = False,
+    conv: str = "spatial_mean",
+    tokens: str | int = "mean",
+    dtype=None,
+    **options,
+) -> Comparison:
+    """Every layer of model(s) ``a`` against every layer of ``b`` in one pass over batches.
+
+    :func:`accumulate_layers` followed by :func:`similarity_matrix` (see them
+    for the arguments). To get several measures from one pass, call those two
+    directly.
+
+    Args:
+      a: a Flax NNX model or a list of models.
+      b: a model, a list of models, or None to compare ``a`` with itself.
+      batches: an iterable of model inputs.
+      measure: ``"cka"`` (linear, exact; default), ``"cca"``, ``"svcca"``,
+        ``"pwcca"``, ``"procrustes"`` or ``"minibatch_cka"``.
+      layers_a: layer selection for ``a``.
+      layers_b: layer selection for ``b``.
+      call: ``(model, batch) -> output``.
+      mask: optional ``batch -> (N, T)`` validity mask for sequence layers.
+      outputs: also capture every submodule's method outputs.
+      conv: conv reduction.
+      tokens: sequence reduction.
+      dtype: accumulation dtype.
+      **options: the measure's options (``epsilon``, ``keep``, ``convention``;
+        for ``minibatch_cka``: ``kernel``, ``sigma``, ``threshold``,
+        ``debiased``).
+
+    Returns:
+      A :class:`Comparison`.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxcca
+      >>> from flax import nnx
+      >>> class MLP(nnx.Module):
+      ...     def __init__(self, rngs):
+      ...         self.fc1 = nnx.Linear(3, 8, rngs=rngs)
+      ...         self.fc2 = nnx.Linear(8, 2, rngs=rngs)
+      ...     def __call__(self, x):
+      ...         return self.fc2(nnx.relu(self.fc1(x)))
+      >>> batches = [jnp.sin(jnp.arange(60.0).reshape(20, 3) + i) for i in range(3)]
+      >>> res = jaxcca.compare(MLP(nnx.Rngs(0)), None, batches, outputs=True)
+      >>> res.layers_a, res.n_samples, res.matrix.shape
+      (('output', 'fc1', 'fc2'), 60, (3, 3))
+    """
+    mb, rest = _split_options(measure, options)
+    stats = accumulate_layers(
+        a,
+        b,
+        batches,
+        layers_a=layers_a,
+        layers_b=layers_b,
+        call=call,
+        mask=mask,
+        outputs=outputs,
+        conv=conv,
+        tokens=tokens,
+        exact=mb is None,
+        minibatch_cka=mb,
+        dtype=dtype,
+    )
+    return similarity_matrix(stats, measure=measure, **rest)
+
+
+def compare_activations(
+    acts_a: Mapping[str, ArrayLike],
+    acts_b: Mapping[str, ArrayLike] | None = None,
+    *,
+    measure: str = "cka",
+    layers_a=None,
+    layers_b=None,
+    mask: ArrayLike | None = None,
+    conv: str = "spatial_mean",
+    tokens: str | int = "mean",
+    batch_size: int | None = None,
+    dtype=None,
+    **options,
+) -> Comparison:
+    """Every saved layer of ``acts_a`` against every saved layer of ``acts_b``.
+
+    :func:`accumulate_activations` followed by :func:`similarity_matrix`.
+
+    Args:
+      acts_a: layer name -> array with samples first.
+      acts_b: the same for the columns, or None for ``acts_a`` against itself.
+      measure: as in :func:`compare`.
+      layers_a: layer selection for ``acts_a``.
+      layers_b: layer selection for ``acts_b``.
+      mask: optional ``(n, T)`` validity mask for sequence layers.
+      conv: conv reduction.
+      tokens: sequence reduction.
+      batch_size: samples per batch (minibatch CKA's batch; default all).
+      dtype: accumulation dtype.
+      **options: the measure's options, as in :func:`compare`.
+
+    Returns:
+      A :class:`Comparison`.
+    """
+    mb, rest = _split_options(measure, options)
+    stats = accumulate_activations(
+        acts_a,
+        acts_b,
+        layers_a=layers_a,
+        layers_b=layers_b,
+        mask=mask,
+        conv=conv,
+        tokens=tokens,
+        batch_size=batch_size,
+        exact=mb is None,
+        minibatch_cka=mb,
+        dtype=dtype,
+    )
+    return similarity_matrix(stats, measure=measure, **rest)
