@@ -509,17 +509,32 @@ def accumulate_layers(
     acc = _Accumulator(exact, _minibatch_options(minibatch_cka), dtype or _default_dtype())
     fn = call if call is not None else (lambda m, v: m(v))
 
-    def forward(model, batch):
-        return capture_layers(model, batch, call=fn, outputs=outputs)
+    def make_forward():
+        order: list[str] = []
 
-    fwd = nnx.jit(forward) if jit else forward
+        def forward(model, batch):
+            acts = capture_layers(model, batch, call=fn, outputs=outputs)
+            order[:] = list(acts)  # jit returns dicts sorted by key; keep capture order
+            return tuple(acts.values())
+
+        compiled = nnx.jit(forward) if jit else forward
+
+        def run(model, batch):
+            values = compiled(model, batch)
+            return dict(zip(order, values, strict=True))
+
+        return run
+
+    forwards: dict[int, Callable] = {}
     names: dict[int, tuple[str, ...]] = {}
 
     def side(models, many, layers, offset, batch, m):
         feats, labels = [], []
         for k, model in enumerate(models):
-            acts = fwd(model, batch)
             key = offset + k
+            if key not in forwards:
+                forwards[key] = make_forward()
+            acts = forwards[key](model, batch)
             if key not in names:
                 what = f"model {k} ({type(model).__name__})"
                 names[key] = select_layers(list(acts), layers, what=what)
