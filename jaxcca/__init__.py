@@ -21,7 +21,15 @@ from jaxcca._procrustes import (
     procrustes_similarity,
 )
 from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
-from jaxcca._results import CCAResult, DFTCCAResult, PWCCAResult, SVCCAResult
+from jaxcca._results import (
+    BootstrapResult,
+    CCAResult,
+    DFTCCAResult,
+    PermutationResult,
+    PWCCAResult,
+    SVCCAResult,
+)
+from jaxcca._stats import bootstrap, permutation_test
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
 from jaxcca.pairwise import pairwise, symmetrize
 
@@ -30,14 +38,17 @@ __version__ = "0.1.0"
 __all__ = [
     "losses",
     "streaming",
+    "BootstrapResult",
     "CCAResult",
     "CKAResult",
     "DFTCCAResult",
     "MinibatchCKAState",
     "PWCCAResult",
+    "PermutationResult",
     "ProcrustesResult",
     "SVCCAResult",
     "__version__",
+    "bootstrap",
     "cca",
     "cca_distance",
     "cca_similarity",
@@ -56,6 +67,7 @@ __all__ = [
     "procrustes_distance",
     "procrustes_similarity",
     "pairwise",
+    "permutation_test",
     "pwcca",
     "pwcca_distance",
     "pwcca_similarity",
