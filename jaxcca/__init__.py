@@ -32,7 +32,15 @@ from jaxcca._procrustes import (
     procrustes_similarity,
 )
 from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
-from jaxcca._results import CCAResult, DFTCCAResult, PWCCAResult, SVCCAResult
+from jaxcca._results import (
+    BootstrapResult,
+    CCAResult,
+    DFTCCAResult,
+    PermutationResult,
+    PWCCAResult,
+    SVCCAResult,
+)
+from jaxcca._stats import bootstrap, permutation_test
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
 from jaxcca.pairwise import pairwise, symmetrize
 from jaxcca.plot import plot_similarity
@@ -42,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "losses",
     "streaming",
+    "BootstrapResult",
     "CCAResult",
     "CKAResult",
     "Comparison",
@@ -57,9 +66,11 @@ __all__ = [
     "DFTCCAResult",
     "MinibatchCKAState",
     "PWCCAResult",
+    "PermutationResult",
     "ProcrustesResult",
     "SVCCAResult",
     "__version__",
+    "bootstrap",
     "cca",
     "cca_distance",
     "cca_similarity",
@@ -78,6 +89,7 @@ __all__ = [
     "procrustes_distance",
     "procrustes_similarity",
     "pairwise",
+    "permutation_test",
     "pwcca",
     "pwcca_distance",
     "pwcca_similarity",
