@@ -65,6 +65,7 @@ __all__ = [
     "compare",
     "compare_activations",
     "reduce_layer",
+    "select_layers",
     "similarity_matrix",
 ]
 

@@ -20,6 +20,8 @@ def plot_similarity(
     vmin: float | None = 0.0,
     vmax: float | None = 1.0,
     title: str | None = None,
+    label_a: str = "model a",
+    label_b: str = "model b",
 ):
     """Draws a :class:`jaxcca.Comparison` as a heat map with layer names on both axes.
 
@@ -41,6 +43,8 @@ def plot_similarity(
       vmin: lower end of the colour scale (None: the data's minimum).
       vmax: upper end of the colour scale (None: the data's maximum).
       title: the title (default: measure and number of samples).
+      label_a: the y-axis label (the rows' model).
+      label_b: the x-axis label (the columns' model).
 
     Returns:
       The matplotlib ``Figure``.
@@ -80,8 +84,8 @@ def plot_similarity(
     fig.colorbar(image, ax=ax, label=result.measure)
     ax.set_xticks(range(lb), labels=list(result.layers_b), rotation=60, ha="right")
     ax.set_yticks(range(la), labels=list(result.layers_a))
-    ax.set_xlabel("model b")
-    ax.set_ylabel("model a")
+    ax.set_xlabel(label_b)
+    ax.set_ylabel(label_a)
     ax.set_title(title if title is not None else f"{result.measure} (n = {result.n_samples})")
     if pvalues is not None:
         for i, j in zip(*np.nonzero(~(pvalues < alpha)), strict=True):
