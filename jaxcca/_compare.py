@@ -105,8 +105,8 @@ class LayerStatistics(NamedTuple):
       moments: the joint co-moments as a :class:`jaxcca.streaming.CovarianceState`
         (``x``: every layer of a side by side; ``y``: every layer of b, or
         width 0 when b is a itself), or None when not accumulated.
-      minibatch: ``(La, Lb)`` nested tuple of :class:`jaxcca.MinibatchCKAState`,
-        or None when not accumulated.
+      minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
+        leaves have shape ``(Lb,)``, or None when not accumulated.
       minibatch_options: the options of the minibatch HSIC estimates (a dict).
       layers_a: names of a's layers.
       layers_b: names of b's layers.
@@ -384,7 +384,9 @@ class _Accumulator:
                 self.moments = streaming.init(sum(widths_a), d2, dtype=self.dtype)
             if self.minibatch_options is not None:
                 init = minibatch_cka_init(self.dtype)
-                self.minibatch = [[init] * len(widths_b) for _ in widths_a]
+                row = jax.tree.map(lambda leaf: jnp.stack([leaf] * len(widths_b)), init)
+                self.minibatch = [row] * len(widths_a)
+                self._minibatch_row = _minibatch_row_update(self.minibatch_options)
         elif (widths_a, widths_b) != (self.widths_a, self.widths_b):
             raise ValueError(
                 f"layer widths changed between batches: {self.widths_a} / {self.widths_b} then "
@@ -400,17 +402,19 @@ class _Accumulator:
             yb = xa[:, :0] if feats_b is None else jnp.concatenate(feats_b, axis=1)
             self.moments = _update(self.moments, xa, yb)
         if self.minibatch is not None:
+            # Zero columns change no distance and no inner product, so padding every
+            # layer to the widest leaves each kernel matrix as it is: one compiled row.
+            wa, wb = max(widths_a), max(widths_b)
             cols = feats_a if feats_b is None else feats_b
+            ys = jnp.stack([_pad_to(f, (f.shape[0], wb)) for f in cols])
             for i, fa in enumerate(feats_a):
-                for j, fb in enumerate(cols):
-                    self.minibatch[i][j] = minibatch_cka_update(
-                        self.minibatch[i][j], fa, fb, **self.minibatch_options
-                    )
+                x = _pad_to(fa, (fa.shape[0], wa))
+                self.minibatch[i] = self._minibatch_row(self.minibatch[i], x, ys)
 
     def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
         if self.widths_a is None:
             raise ValueError("no batches: the iterable of batches was empty.")
-        mb = None if self.minibatch is None else tuple(tuple(r) for r in self.minibatch)
+        mb = None if self.minibatch is None else tuple(self.minibatch)
         return LayerStatistics(
             moments=self.moments,
             minibatch=mb,
@@ -423,6 +427,15 @@ class _Accumulator:
             reductions=reductions,
             n_samples=self.n_samples,
         )
+
+
+def _minibatch_row_update(options: dict) -> Callable:
+    """``(row_state, x, ys) -> row_state``: :func:`jaxcca.minibatch_cka_update` vmapped over ys."""
+
+    def row(states, x, ys):
+        return jax.vmap(lambda s, y: minibatch_cka_update(s, x, y, **options))(states, ys)
+
+    return jax.jit(row)
 
 
 def _minibatch_options(minibatch_cka) -> dict | None:
@@ -642,33 +655,60 @@ def _blocks(moments: streaming.CovarianceState, same: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon", "keep"))
-def _prepare_layer(cov, mean, count, epsilon, keep):
-    w = streaming.whiten_covariance(cov, mean, count, epsilon=epsilon)
-    if keep is None:
-        return w, None, None
-    basis, k, _ = reduce_whitened(w, keep)
-    return w, basis, k
+def _prepare_layers(covs, means, count, epsilon, keep):
+    """Whitening (and SVCCA's reduction) of every layer, vmapped over the padded stack."""
+
+    def one(cov, mean):
+        w = streaming.whiten_covariance(cov, mean, count, epsilon=epsilon)
+        if keep is None:
+            return w, jnp.zeros((0, 0), cov.dtype), jnp.zeros((), jnp.int32)
+        basis, k, _ = reduce_whitened(w, keep)
+        return w, basis, k
+
+    return jax.vmap(one)(covs, means)
 
 
 @functools.partial(jax.jit, static_argnames=("measure", "convention"))
-def _pair_from_whitened(wa, wb, sab, basis_a, ka, basis_b, kb, measure, convention):
-    cross = _mm(_mm(wa.w.T, sab), wb.w)
-    if measure == "svcca":
-        reduced = _mm(_mm(basis_a.T, cross), basis_b)
-        _, rho, _, _ = cca_from_whitened(
-            wa._replace(rank=ka), wb._replace(rank=kb), reduced, compute_uv=False
-        )
-        return mean_of_valid(rho, jnp.minimum(ka, kb))
-    if measure == "cca":
-        _, rho, _, k = cca_from_whitened(wa, wb, cross, compute_uv=False)
-        return mean_of_valid(rho, k)
-    u, rho, _, k = cca_from_whitened(wa, wb, cross)
-    return jnp.sum(pwcca_weights(wa, u, k, convention=convention) * rho)
+def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
+    """Row ``i``: layer ``i`` of a against every layer of b (vmapped over b)."""
+    wa, basis_a, ka = jax.tree.map(lambda leaf: leaf[i], prep_a)
+
+    def one(wb, basis_b, kb, sab):
+        cross = _mm(_mm(wa.w.T, sab), wb.w)
+        if measure == "svcca":
+            reduced = _mm(_mm(basis_a.T, cross), basis_b)
+            _, rho, _, _ = cca_from_whitened(
+                wa._replace(rank=ka), wb._replace(rank=kb), reduced, compute_uv=False
+            )
+            return mean_of_valid(rho, jnp.minimum(ka, kb))
+        if measure == "cca":
+            _, rho, _, k = cca_from_whitened(wa, wb, cross, compute_uv=False)
+            return mean_of_valid(rho, k)
+        u, rho, _, k = cca_from_whitened(wa, wb, cross)
+        return jnp.sum(pwcca_weights(wa, u, k, convention=convention) * rho)
+
+    wb, basis_b, kb = prep_b
+    return jax.vmap(one)(wb, basis_b, kb, crosses)
 
 
 @jax.jit
-def _nuclear(sab):
-    return jnp.sum(singular_values(sab))
+def _nuclear_row(crosses):
+    return jax.vmap(lambda c: jnp.sum(singular_values(c)))(crosses)
+
+
+def _pad_to(m: jax.Array, shape) -> jax.Array:
+    """Zero-pads a block: zero columns are dead neurons, which every measure ignores."""
+    return jnp.pad(m, [(0, t - s) for s, t in zip(m.shape, shape, strict=True)])
+
+
+def _diagonal_stack(s, mean, slices, width):
+    covs = jnp.stack([_pad_to(s[sl, sl], (width, width)) for sl in slices])
+    means = jnp.stack([_pad_to(mean[sl], (width,)) for sl in slices])
+    return covs, means
+
+
+def _cross_row(sab, si, slices_b, wa, wb):
+    return jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b])
 
 
 def _cka_matrix(saa, sbb, sab, sl_a, sl_b) -> np.ndarray:
@@ -737,9 +777,8 @@ def similarity_matrix(stats: LayerStatistics, *, measure: str = "cka", **options
                 "minibatch_cka needs statistics accumulated with minibatch_cka=True (or a dict "
                 "of its options)."
             )
-        matrix = np.array(
-            [[float(minibatch_cka_finalize(s).similarity) for s in row] for row in stats.minibatch]
-        )
+        finalize = jax.vmap(minibatch_cka_finalize)
+        matrix = np.stack([np.asarray(finalize(row).similarity) for row in stats.minibatch])
         used = dict(stats.minibatch_options)
     else:
         if stats.moments is None:
@@ -758,38 +797,40 @@ def similarity_matrix(stats: LayerStatistics, *, measure: str = "cka", **options
 
 
 def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.ndarray:
+    """Every pair's exact value from the joint co-moments.
+
+    Blocks are zero-padded to the widest layer of their side (zero columns
+    are dead neurons: masked by the whitening, and adding nothing to norms,
+    traces and singular values), so every layer is prepared and every row
+    of pairs computed by one compiled, vmapped program.
+    """
     saa, mean_a, sbb, mean_b, sab = _blocks(stats.moments, stats.same)
     sl_a, sl_b = _slices(stats.widths_a), _slices(stats.widths_b)
     if measure == "cka":
         return _cka_matrix(saa, sbb, sab, sl_a, sl_b)
-    out = np.zeros((len(sl_a), len(sl_b)))
+    wa, wb = max(stats.widths_a), max(stats.widths_b)
+    covs_a, means_a = _diagonal_stack(saa, mean_a, sl_a, wa)
+    covs_b, means_b = (covs_a, means_a) if stats.same else _diagonal_stack(sbb, mean_b, sl_b, wb)
+    rows = []
     if measure == "procrustes":
-        tr_a = np.array([float(jnp.trace(saa[s, s])) for s in sl_a])
-        tr_b = np.array([float(jnp.trace(sbb[s, s])) for s in sl_b])
-        for i, si in enumerate(sl_a):
-            for j, sj in enumerate(sl_b):
-                den = np.sqrt(tr_a[i] * tr_b[j])
-                val = float(_nuclear(sab[si, sj])) / den if den > 0 else 0.0
-                out[i, j] = min(max(val, 0.0), 1.0)
-        return out
+        tr_a = np.asarray(jnp.trace(covs_a, axis1=1, axis2=2))
+        tr_b = np.asarray(jnp.trace(covs_b, axis1=1, axis2=2))
+        den = np.sqrt(tr_a[:, None] * tr_b[None, :])
+        for si in sl_a:
+            rows.append(np.asarray(_nuclear_row(_cross_row(sab, si, sl_b, wa, wb))))
+        num = np.stack(rows)
+        return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
     epsilon = options.get("epsilon")
     keep = validate_keep(options.get("keep", 0.99)) if measure == "svcca" else None
     convention = validate_convention(options.get("convention", "paper"))
     count = stats.moments.count
-    prep_a = [_prepare_layer(saa[s, s], mean_a[s], count, epsilon, keep) for s in sl_a]
-    prep_b = (
-        prep_a
-        if stats.same
-        else [_prepare_layer(sbb[s, s], mean_b[s], count, epsilon, keep) for s in sl_b]
-    )
+    prep_a = _prepare_layers(covs_a, means_a, count, epsilon, keep)
+    prep_b = prep_a if stats.same else _prepare_layers(covs_b, means_b, count, epsilon, keep)
     for i, si in enumerate(sl_a):
-        wa, ba, ka = prep_a[i]
-        for j, sj in enumerate(sl_b):
-            wb, bb, kb = prep_b[j]
-            out[i, j] = float(
-                _pair_from_whitened(wa, wb, sab[si, sj], ba, ka, bb, kb, measure, convention)
-            )
-    return out
+        crosses = _cross_row(sab, si, sl_b, wa, wb)
+        row = _row_from_whitened(prep_a, jnp.asarray(i), prep_b, crosses, measure, convention)
+        rows.append(np.asarray(row))
+    return np.stack(rows)
 
 
 def _split_options(measure: str, options: dict) -> tuple[dict | None, dict]:
