@@ -546,9 +546,129 @@ plt.show()
     ),
 ]
 
+COMPARE = [
+    (
+        "md",
+        """
+# Compare two models layer by layer
+
+Every layer of one Flax NNX network against every layer of another, in one pass over the
+data, for any measure; the heat map; and the same from activations saved by any framework,
+on the command line. Memory holds one joint co-moment of all selected layers'
+(reduced) features, so it grows with the sum of the layer widths, not with the number of
+samples.
+""",
+    ),
+    (
+        "code",
+        """
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from flax import nnx
+from sklearn.datasets import load_digits
+
+import jaxcca
+from reproduce.models import ConvNet
+
+jax.config.update("jax_enable_x64", True)  # float64 co-moments; the models stay float32
+images = jnp.asarray(load_digits().images[..., None] / 16.0, jnp.float32)  # (1797, 8, 8, 1)
+batches = [images[i : i + 500] for i in range(0, len(images), 500)]  # the last one is smaller
+net_a = ConvNet(width=1.0, rngs=nnx.Rngs(0))
+net_b = ConvNet(width=2.0, rngs=nnx.Rngs(1))
+""",
+    ),
+    (
+        "md",
+        """
+`reproduce`'s networks sow every layer as `nnx.Intermediate` when called with `sow=True`;
+`jaxcca.accumulate_layers` runs them under `nnx.capture`, reduces conv layers `(N, H, W, C)`
+to their spatial means (`conv="spatial_mean"`; `"flatten"` and `"channels"` are the other
+modes of `jaxcca.conv_to_neurons`) and accumulates the co-moments in one pass;
+`jaxcca.similarity_matrix` then finalises any exact measure from them (each equal to
+`jaxcca.pairwise` on the concatenated activations, to round-off). For one measure,
+`jaxcca.compare(net_a, net_b, batches, measure="cka", call=sow)` does both steps. Models
+that do not sow can use `outputs=True` (every submodule's output).
+""",
+    ),
+    (
+        "code",
+        """
+def sow(model, x):
+    return model(x, sow=True)
+
+
+stats = jaxcca.accumulate_layers(net_a, net_b, batches, call=sow)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+for ax, measure in zip(axes, ("cka", "pwcca"), strict=True):
+    res = jaxcca.similarity_matrix(stats, measure=measure)
+    jaxcca.plot_similarity(res, ax=ax, annotate=True, label_a="ConvNet x1", label_b="ConvNet x2")
+plt.show()
+print(res.layers_a, res.n_samples)
+""",
+    ),
+    (
+        "md",
+        """
+## Saved activations, any framework: the command line
+
+Each `.npz` holds one array per layer, samples first (`--layout neurons-by-samples` for
+google/svcca's transposed arrays), and optionally `sample_ids`: the command refuses files
+whose samples are in a different order.
+""",
+    ),
+    (
+        "code",
+        """
+tmp = pathlib.Path(tempfile.mkdtemp())
+ids = np.arange(len(images))
+for name, net in (("a", net_a), ("b", net_b)):
+    acts = jaxcca.capture_layers(net, images, call=sow)
+    np.savez(tmp / f"{name}.npz", sample_ids=ids, **{k: np.asarray(v) for k, v in acts.items()})
+
+cmd = [sys.executable, "-m", "jaxcca", "compare", str(tmp / "a.npz"), str(tmp / "b.npz")]
+cmd += ["--measure", "cka", "--annotate", "--out", str(tmp / "out")]  # --permutations N: p-values
+print(subprocess.run(cmd, capture_output=True, text=True).stdout)
+record = json.loads((tmp / "out" / "similarity.json").read_text())
+print({k: record[k] for k in ("measure", "layers_a", "n_samples", "jaxcca_version")})
+""",
+    ),
+    (
+        "code",
+        """
+from IPython.display import Image, display
+
+display(Image(filename=str(tmp / "out" / "similarity.png")))
+""",
+    ),
+    (
+        "code",
+        """
+# The silent error users report: the same samples in a different order.
+shuffled = dict(np.load(tmp / "b.npz"))
+shuffled["sample_ids"] = ids[::-1]
+np.savez(tmp / "b_shuffled.npz", **shuffled)
+cmd[5] = str(tmp / "b_shuffled.npz")
+print(subprocess.run(cmd, capture_output=True, text=True).stderr)
+""",
+    ),
+]
+
 if __name__ == "__main__":
     write("01_quickstart.ipynb", QUICKSTART)
     write("02_conv_dft.ipynb", CONV)
     write("03_training_loop.ipynb", TRAINING)
     write("04_pairwise_sweep.ipynb", SWEEP)
     write("05_reproduced_figures.ipynb", FIGURES)
+    write("06_compare_models.ipynb", COMPARE)
