@@ -199,26 +199,42 @@ def _recompute(measure, opts, value, x, y):
 
 
 def _draws(fn, data, key, n_draws, chunk, devices):
-    """``[fn(data, key, i) for i in range(n_draws)]`` in chunks, over ``devices``."""
+    """``[fn(data, key, i) for i in range(-1, n_draws)]`` in chunks, over ``devices``.
+
+    Draw ``-1`` is the observed data (identity indices): the statistic goes
+    through the same compiled code as the draws. The draws are padded to whole
+    chunks on every device (the extra ones are computed and dropped), so that
+    one vectorised body is compiled.
+    """
     n_dev = len(devices)
-    per_device = -(-n_draws // n_dev)
-    chunk = max(1, min(chunk, per_device))
+    per_device = -(-(n_draws + 1) // n_dev)
+    n_chunks = -(-per_device // max(1, min(chunk, per_device)))
+    chunk = -(-per_device // n_chunks)  # even chunks: fewer than n_chunks draws wasted
 
     def local(ids, data, key):
-        return jax.lax.map(lambda i: fn(data, key, i), ids, batch_size=chunk)
+        out = jax.lax.map(jax.vmap(lambda i: fn(data, key, i)), ids.reshape(n_chunks, chunk))
+        return out.reshape(-1)
 
-    ids = jnp.arange(per_device * n_dev, dtype=jnp.int32)
+    ids = jnp.arange(n_dev * n_chunks * chunk, dtype=jnp.int32) - 1
     if n_dev == 1:
-        return local(ids, data, key)[:n_draws]
-    mesh = Mesh(np.array(devices), ("draws",))
-    sharded = jax.shard_map(
-        lambda ids, data, key: jax.lax.all_gather(local(ids, data, key), "draws", tiled=True),
-        mesh=mesh,
-        in_specs=(P("draws"), P(), P()),
-        out_specs=P(),
-        check_vma=False,
-    )
-    return sharded(ids, data, key)[:n_draws]
+        out = local(ids, data, key)
+    else:
+        mesh = Mesh(np.array(devices), ("draws",))
+        sharded = jax.shard_map(
+            lambda ids, data, key: jax.lax.all_gather(local(ids, data, key), "draws", tiled=True),
+            mesh=mesh,
+            in_specs=(P("draws"), P(), P()),
+            out_specs=P(),
+            check_vma=False,
+        )
+        out = sharded(ids, data, key)
+    return out[0], out[1 : n_draws + 1]
+
+
+def _indices(i, random_indices):
+    """``random_indices`` for a draw ``i >= 0``, the identity for the observed data (-1)."""
+    n = random_indices.shape[0]
+    return jnp.where(i < 0, jnp.arange(n, dtype=random_indices.dtype), random_indices)
 
 
 @functools.partial(
@@ -228,10 +244,11 @@ def _permutation(x, y, key, value, *, measure, static_opts, n_draws, chunk, devi
     opts = dict(static_opts)
     n = x.shape[0]
     data, draw = _permutation_plan(x, y, value, measure, opts)
-    statistic = draw(data, jnp.arange(n))
-    null = _draws(
-        lambda d, k, i: draw(d, permutation_indices(k, i, n)), data, key, n_draws, chunk, devices
-    )
+
+    def one(data, key, i):
+        return draw(data, _indices(i, permutation_indices(key, i, n)))
+
+    statistic, null = _draws(one, data, key, n_draws, chunk, devices)
     p_value = (1.0 + jnp.sum(null >= statistic).astype(null.dtype)) / float(n_draws + 1)
     mean = jnp.mean(null)
     den = 1.0 - mean
@@ -245,13 +262,12 @@ def _permutation(x, y, key, value, *, measure, static_opts, n_draws, chunk, devi
 def _bootstrap(x, y, key, value, *, measure, static_opts, n_draws, chunk, devices, confidence):
     opts = dict(static_opts)
     n = x.shape[0]
-    statistic = _recompute(measure, opts, value, x, y)
 
     def one(data, k, i):
-        idx = _resample_indices(k, i, n)
+        idx = _indices(i, _resample_indices(k, i, n))
         return _recompute(measure, opts, value, data[0][idx], data[1][idx])
 
-    samples = _draws(one, (x, y), key, n_draws, chunk, devices)
+    statistic, samples = _draws(one, (x, y), key, n_draws, chunk, devices)
     alpha = 0.5 * (1.0 - confidence)
     low, high = jnp.quantile(samples, jnp.array([alpha, 1.0 - alpha], samples.dtype))
     return BootstrapResult(statistic, samples, low, high)
