@@ -45,16 +45,19 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxcca import streaming
-from jaxcca._cca import cca_from_whitened, mean_of_valid
+from jaxcca._cca import canonical_correlations, canonical_directions
+from jaxcca._checks import validate_convention, validate_keep
 from jaxcca._cka import (
     minibatch_cka_finalize,
     minibatch_cka_init,
     minibatch_cka_update,
 )
 from jaxcca._dft import conv_to_neurons
-from jaxcca._linalg import _mm, singular_values
-from jaxcca._pwcca import pwcca_weights, validate_convention
-from jaxcca._svcca import reduce_whitened, validate_keep
+from jaxcca._linalg import singular_values
+from jaxcca._numerics import mean_correlation, mm
+from jaxcca._pwcca import pwcca_weights
+from jaxcca._svcca import reduce_whitened
+from jaxcca._whiten import whiten_moments
 
 __all__ = [
     "Comparison",
@@ -237,7 +240,8 @@ def capture_layers(
       ...         h = nnx.relu(self.fc1(x))
       ...         self.sow(nnx.Intermediate, "hidden", h)
       ...         return self.fc2(h)
-      >>> acts = jaxcca.capture_layers(MLP(nnx.Rngs(0)), jnp.ones((5, 3)), outputs=True)
+      >>> x = jnp.ones((5, 3), jnp.float32)
+      >>> acts = jaxcca.capture_layers(MLP(nnx.Rngs(0)), x, outputs=True)
       >>> {k: v.shape for k, v in acts.items()}
       {'output': (5, 2), 'fc1': (5, 8), 'fc2': (5, 2), 'hidden': (5, 8)}
     """
@@ -296,9 +300,8 @@ def reduce_layer(
     Example:
       >>> import jax.numpy as jnp, jaxcca
       >>> h = jnp.arange(12.0).reshape(2, 3, 2)
-      >>> jaxcca.reduce_layer(h, mask=jnp.array([[1, 1, 0], [1, 1, 1]]))
-      Array([[1., 2.],
-             [7., 8.]], dtype=float32)
+      >>> jaxcca.reduce_layer(h, mask=jnp.array([[1, 1, 0], [1, 1, 1]])).tolist()
+      [[1.0, 2.0], [8.0, 9.0]]
     """
     _check_modes(conv, tokens)
     x = x if hasattr(x, "ndim") else np.asarray(x)
@@ -659,7 +662,7 @@ def _prepare_layers(covs, means, count, epsilon, keep):
     """Whitening (and SVCCA's reduction) of every layer, vmapped over the padded stack."""
 
     def one(cov, mean):
-        w = streaming.whiten_covariance(cov, mean, count, epsilon=epsilon)
+        w = whiten_moments(cov, mean, count, epsilon=epsilon)
         if keep is None:
             return w, jnp.zeros((0, 0), cov.dtype), jnp.zeros((), jnp.int32)
         basis, k, _ = reduce_whitened(w, keep)
@@ -674,17 +677,15 @@ def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
     wa, basis_a, ka = jax.tree.map(lambda leaf: leaf[i], prep_a)
 
     def one(wb, basis_b, kb, sab):
-        cross = _mm(_mm(wa.w.T, sab), wb.w)
+        cross = mm(mm(wa.w.T, sab), wb.w)
         if measure == "svcca":
-            reduced = _mm(_mm(basis_a.T, cross), basis_b)
-            _, rho, _, _ = cca_from_whitened(
-                wa._replace(rank=ka), wb._replace(rank=kb), reduced, compute_uv=False
-            )
-            return mean_of_valid(rho, jnp.minimum(ka, kb))
+            reduced = mm(mm(basis_a.T, cross), basis_b)
+            rho, _ = canonical_correlations(wa._replace(rank=ka), wb._replace(rank=kb), reduced)
+            return mean_correlation(rho, jnp.minimum(ka, kb))
         if measure == "cca":
-            _, rho, _, k = cca_from_whitened(wa, wb, cross, compute_uv=False)
-            return mean_of_valid(rho, k)
-        u, rho, _, k = cca_from_whitened(wa, wb, cross)
+            rho, k = canonical_correlations(wa, wb, cross)
+            return mean_correlation(rho, k)
+        u, rho, _, k = canonical_directions(wa, wb, cross)
         return jnp.sum(pwcca_weights(wa, u, k, convention=convention) * rho)
 
     wb, basis_b, kb = prep_b
@@ -747,8 +748,8 @@ def similarity_matrix(stats: LayerStatistics, *, measure: str = "cka", **options
         accumulated for it.
 
     Example:
-      >>> import jax, jaxcca
-      >>> x = jax.random.normal(jax.random.key(0), (200, 4))
+      >>> import jax, jax.numpy as jnp, jaxcca
+      >>> x = jax.random.normal(jax.random.key(0), (200, 4), jnp.float32)
       >>> acts = {"x": x, "2x": 2 * x, "x^3": x**3}
       >>> res = jaxcca.compare_activations(acts, measure="cca")
       >>> res.layers_a, [round(float(v), 2) for v in res.matrix[0]]
@@ -823,7 +824,7 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
     epsilon = options.get("epsilon")
     keep = validate_keep(options.get("keep", 0.99)) if measure == "svcca" else None
     convention = validate_convention(options.get("convention", "paper"))
-    count = stats.moments.count
+    count = stats.moments.n_samples
     prep_a = _prepare_layers(covs_a, means_a, count, epsilon, keep)
     prep_b = prep_a if stats.same else _prepare_layers(covs_b, means_b, count, epsilon, keep)
     for i, si in enumerate(sl_a):
@@ -894,7 +895,8 @@ def compare(
       ...         self.fc2 = nnx.Linear(8, 2, rngs=rngs)
       ...     def __call__(self, x):
       ...         return self.fc2(nnx.relu(self.fc1(x)))
-      >>> batches = [jnp.sin(jnp.arange(60.0).reshape(20, 3) + i) for i in range(3)]
+      >>> x = jnp.sin(jnp.arange(180, dtype=jnp.float32)).reshape(60, 3)
+      >>> batches = [x[:20], x[20:40], x[40:]]
       >>> res = jaxcca.compare(MLP(nnx.Rngs(0)), None, batches, outputs=True)
       >>> res.layers_a, res.n_samples, res.matrix.shape
       (('output', 'fc1', 'fc2'), 60, (3, 3))
