@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of  # noqa: E402
 
 import jaxcca  # noqa: E402
-from jaxcca._linalg import whiten  # noqa: E402
+from jaxcca._whiten import whiten  # noqa: E402
 
 
 def np_pwcca(x, y):

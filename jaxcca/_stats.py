@@ -47,15 +47,26 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxcca import _cka
 from jaxcca._cca import cca_similarity
-from jaxcca._dft import _check_conv_pair, dft_cca_similarity
-from jaxcca._linalg import _mm, as_pair, singular_values
-from jaxcca._procrustes import _unit_frobenius, procrustes_similarity
-from jaxcca._pwcca import pwcca_similarity, validate_convention
+from jaxcca._checks import as_pair, validate_cka_options, validate_convention, validate_keep
+from jaxcca._dft import dft_cca_similarity
+from jaxcca._hsic import (
+    center_gram,
+    centred,
+    cka_from_hsic,
+    hsic_terms,
+    linear_hsic_features,
+    rbf_gram,
+    unit_scale,
+    use_feature_form,
+)
+from jaxcca._linalg import singular_values
+from jaxcca._numerics import mm
+from jaxcca._pairwise import MEASURES as PAIRWISE_MEASURES
+from jaxcca._procrustes import procrustes_similarity, unit_frobenius
+from jaxcca._pwcca import pwcca_similarity
 from jaxcca._results import BootstrapResult, PermutationResult
-from jaxcca._svcca import svcca_similarity, validate_keep
-from jaxcca.pairwise import MEASURES as PAIRWISE_MEASURES
+from jaxcca._svcca import svcca_similarity
 
 __all__ = ["MEASURE_OPTIONS", "bootstrap", "permutation_indices", "permutation_test"]
 
@@ -99,32 +110,32 @@ def _resample_indices(key: jax.Array, i, n: int) -> jax.Array:
 
 def _procrustes_pair(xn, okx, yn, oky):
     # Nuclear norm of x_n^T y_n (jaxcca.procrustes_similarity), 0 for a constant side.
-    s = jnp.sum(singular_values(_mm(xn.T, yn)))
+    s = jnp.sum(singular_values(mm(xn.T, yn)))
     return jnp.where(okx & oky, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s
 
 
 def _cka_parts(x, y, value, mode, debiased):
     """What a CKA permutation draw needs from ``x`` and ``y``, computed once."""
-    (xc, okx), (yc, oky) = _cka._centred(x), _cka._centred(y)
+    (xc, okx), (yc, oky) = centred(x), centred(y)
     n, d1, d2 = x.shape[0], x.shape[1], y.shape[1]
     if mode == "linear":
-        xs, ax = _cka._unit_scale(xc)
-        ys, ay = _cka._unit_scale(yc)
+        xs, ax = unit_scale(xc)
+        ys, ay = unit_scale(yc)
         # HSIC is homogeneous of degree 2 in each side: undo the scaling.
         fx, fy = ax * ax, ay * ay
-        if _cka._use_feature_form(n, d1, d2):
-            _, hxx, hyy = _cka._linear_hsic_features(xs, ys, debiased)
+        if use_feature_form(n, d1, d2):
+            _, hxx, hyy = linear_hsic_features(xs, ys, debiased)
             parts = {"xs": xs, "ys": ys, "rx": jnp.sum(xs * xs, 1), "ry": jnp.sum(ys * ys, 1)}
             form = "features"
         else:
-            kx, ky = _mm(xs, xs.T), _mm(ys, ys.T)
+            kx, ky = mm(xs, xs.T), mm(ys, ys.T)
             form = "gram"
     else:
-        kx, ky = _cka._rbf_gram(xc, mode, value)[0], _cka._rbf_gram(yc, mode, value)[0]
+        kx, ky = rbf_gram(xc, mode, value)[0], rbf_gram(yc, mode, value)[0]
         fx = fy = jnp.ones((), x.dtype)
         form = "gram"
     if form == "gram":
-        a, b = _cka._center_gram(kx, debiased), _cka._center_gram(ky, debiased)
+        a, b = center_gram(kx, debiased), center_gram(ky, debiased)
         scale = 1.0 / float(n * (n - 3)) if debiased else 1.0 / float((n - 1) ** 2)
         hxx, hyy = jnp.sum(a * a) * scale, jnp.sum(b * b) * scale
         parts = {"a": a, "b": b}
@@ -139,9 +150,9 @@ def _cka_draw(form, debiased, parts, idx):
         b = parts["b"][idx][:, idx]  # the centred Gram of P y is P L~ P^T
         hxy = jnp.sum(parts["a"] * b) * scale
     else:
-        c = _mm(parts["xs"].T, parts["ys"][idx])
+        c = mm(parts["xs"].T, parts["ys"][idx])
         s = jnp.sum(c * c)
-        if debiased:  # _cka._linear_hsic_features with y's rows permuted
+        if debiased:  # linear_hsic_features with y's rows permuted
             rx, ry = parts["rx"], parts["ry"][idx]
             tx, ty = jnp.sum(rx), jnp.sum(ry)
             s = s - float(n) / float(n - 2) * jnp.sum(rx * ry) + tx * ty / float((n - 1) * (n - 2))
@@ -151,7 +162,7 @@ def _cka_draw(form, debiased, parts, idx):
     hxy = jnp.where(parts["okx"] & parts["oky"], hxy * parts["fxy"], 0.0)
     hxx = jnp.where(parts["okx"], parts["hxx"], 0.0)
     hyy = jnp.where(parts["oky"], parts["hyy"], 0.0)
-    return _cka._normalise(hxy, hxx, hyy, debiased)
+    return cka_from_hsic(hxy, hxx, hyy, debiased)
 
 
 def _permutation_plan(x, y, value, measure, opts):
@@ -166,7 +177,7 @@ def _permutation_plan(x, y, value, measure, opts):
             dx, dy = data
             rest_x = {k: v for k, v in dx.items() if k != "q"}
             rest_y = {k: v for k, v in dy.items() if k != "q"}
-            return pair(_mm(dx["q"].T, dy["q"][perm]), rest_x, rest_y)
+            return pair(mm(dx["q"].T, dy["q"][perm]), rest_x, rest_y)
 
         return (dx, dy), draw
     if measure == "cka":
@@ -174,7 +185,7 @@ def _permutation_plan(x, y, value, measure, opts):
         form, parts = _cka_parts(x, y, value, mode, debiased)
         return parts, functools.partial(_cka_draw, form, debiased)
     if measure == "procrustes":
-        data = (*_unit_frobenius(x), *_unit_frobenius(y))
+        data = (*unit_frobenius(x), *unit_frobenius(y))
 
         def draw_procrustes(data, perm):
             xn, okx, yn, oky = data
@@ -188,7 +199,8 @@ def _permutation_plan(x, y, value, measure, opts):
 def _recompute(measure, opts, value, x, y):
     """The single-pair similarity, recomputed from scratch."""
     if measure == "cka":
-        return _cka._cka(x, y, value, opts["mode"], opts["debiased"]).similarity
+        hxy, hxx, hyy, _, _ = hsic_terms(x, y, opts["mode"], value, opts["debiased"])
+        return cka_from_hsic(hxy, hxx, hyy, opts["debiased"])
     kw = {k: v for k, v in opts.items()}
     return _SIMILARITY[measure](x, y, **kw)
 
@@ -311,7 +323,7 @@ def _prepare(x, y, measure, options):
     """Checks the data and options; returns ``(x, y, value, static_opts)``."""
     opts = {**MEASURE_OPTIONS[measure], **options}
     if measure == "dft_cca":
-        x, y = _check_conv_pair(x, y)
+        x, y = as_pair(x, y, ndim=4)
         if opts["weighting"] not in ("mean", "projection"):
             raise ValueError(
                 f"weighting must be one of ('mean', 'projection'), got {opts['weighting']!r}."
@@ -320,7 +332,7 @@ def _prepare(x, y, measure, options):
         x, y = as_pair(x, y)
     value = None
     if measure == "cka":
-        mode, value = _cka._validate(
+        mode, value = validate_cka_options(
             opts["kernel"], opts["sigma"], opts["threshold"], opts["debiased"], x.shape[0]
         )
         if value is not None:
@@ -339,7 +351,7 @@ def _auto_chunk(x, y, measure, options, kind):
     item = np.dtype(x.dtype).itemsize
     width = int(np.prod(x.shape[1:])) + int(np.prod(y.shape[1:]))
     if kind == "permutation" and measure == "cka":
-        gram = options.get("kernel", "linear") == "rbf" or not _cka._use_feature_form(
+        gram = options.get("kernel", "linear") == "rbf" or not use_feature_form(
             n, x.shape[1], y.shape[1]
         )
         per_draw = 2 * n * n * item if gram else n * width * item
