@@ -147,43 +147,6 @@ class DFTCCAResult(NamedTuple):
     frequencies: jax.Array
 
 
-class PermutationResult(NamedTuple):
-    """Result of :func:`jaxcca.permutation_test`.
-
-    Attributes:
-      statistic: scalar, the measure on ``(x, y)`` (equal to the single-pair
-        ``*_similarity`` to round-off).
-      null: ``(n_permutations,)`` the measure on ``(x, y[perm_i])`` for each
-        random permutation ``perm_i`` of the rows of ``y``.
-      p_value: scalar, ``(1 + #{null >= statistic}) / (1 + n_permutations)``,
-        in ``[1 / (1 + n_permutations), 1]``.
-      adjusted: scalar, the chance-corrected score ``(statistic - mean(null)) /
-        (1 - mean(null))``: about 0 for independent data at any width, 1 for
-        ``x == y``; 0 when ``mean(null) == 1``.
-    """
-
-    statistic: jax.Array
-    null: jax.Array
-    p_value: jax.Array
-    adjusted: jax.Array
-
-
-class BootstrapResult(NamedTuple):
-    """Result of :func:`jaxcca.bootstrap`.
-
-    Attributes:
-      statistic: scalar, the measure on ``(x, y)``.
-      samples: ``(n_resamples,)`` the measure on each resample of pairs of rows.
-      low: scalar, the ``(1 - confidence) / 2`` quantile of ``samples``.
-      high: scalar, the ``(1 + confidence) / 2`` quantile of ``samples``.
-    """
-
-    statistic: jax.Array
-    samples: jax.Array
-    low: jax.Array
-    high: jax.Array
-
-
 class CKAResult(NamedTuple):
     """Result of :func:`jaxcca.cka` (and of :func:`jaxcca.minibatch_cka_finalize`).
 
@@ -274,3 +237,40 @@ class CovarianceState(NamedTuple):
     sxx: jax.Array
     syy: jax.Array
     sxy: jax.Array
+
+
+class PermutationResult(NamedTuple):
+    """Result of :func:`jaxcca.permutation_test`.
+
+    Attributes:
+      statistic: scalar, the measure on ``(x, y)`` (equal to the single-pair
+        ``*_similarity`` to round-off).
+      null: ``(n_permutations,)`` the measure on ``(x, y[perm_i])`` for each
+        random permutation ``perm_i`` of the rows of ``y``.
+      p_value: scalar, ``(1 + #{null >= statistic}) / (1 + n_permutations)``,
+        in ``[1 / (1 + n_permutations), 1]``.
+      adjusted: scalar, the chance-corrected score ``(statistic - mean(null)) /
+        (1 - mean(null))``: about 0 for independent data at any width, 1 for
+        ``x == y``; 0 when ``mean(null) == 1``.
+    """
+
+    statistic: jax.Array
+    null: jax.Array
+    p_value: jax.Array
+    adjusted: jax.Array
+
+
+class BootstrapResult(NamedTuple):
+    """Result of :func:`jaxcca.bootstrap`.
+
+    Attributes:
+      statistic: scalar, the measure on ``(x, y)``.
+      samples: ``(n_resamples,)`` the measure on each resample of pairs of rows.
+      low: scalar, the ``(1 - confidence) / 2`` quantile of ``samples``.
+      high: scalar, the ``(1 + confidence) / 2`` quantile of ``samples``.
+    """
+
+    statistic: jax.Array
+    samples: jax.Array
+    low: jax.Array
+    high: jax.Array

@@ -47,10 +47,19 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxcca import _cka, _hsic
 from jaxcca._cca import cca_similarity
 from jaxcca._checks import as_pair, validate_cka_options, validate_convention, validate_keep
-from jaxcca._dft import _check_conv_pair, dft_cca_similarity
+from jaxcca._dft import dft_cca_similarity
+from jaxcca._hsic import (
+    center_gram,
+    centred,
+    cka_from_hsic,
+    hsic_terms,
+    linear_hsic_features,
+    rbf_gram,
+    unit_scale,
+    use_feature_form,
+)
 from jaxcca._linalg import singular_values
 from jaxcca._numerics import mm
 from jaxcca._pairwise import MEASURES as PAIRWISE_MEASURES
@@ -107,26 +116,26 @@ def _procrustes_pair(xn, okx, yn, oky):
 
 def _cka_parts(x, y, value, mode, debiased):
     """What a CKA permutation draw needs from ``x`` and ``y``, computed once."""
-    (xc, okx), (yc, oky) = _hsic.centred(x), _hsic.centred(y)
+    (xc, okx), (yc, oky) = centred(x), centred(y)
     n, d1, d2 = x.shape[0], x.shape[1], y.shape[1]
     if mode == "linear":
-        xs, ax = _hsic.unit_scale(xc)
-        ys, ay = _hsic.unit_scale(yc)
+        xs, ax = unit_scale(xc)
+        ys, ay = unit_scale(yc)
         # HSIC is homogeneous of degree 2 in each side: undo the scaling.
         fx, fy = ax * ax, ay * ay
-        if _hsic.use_feature_form(n, d1, d2):
-            _, hxx, hyy = _hsic.linear_hsic_features(xs, ys, debiased)
+        if use_feature_form(n, d1, d2):
+            _, hxx, hyy = linear_hsic_features(xs, ys, debiased)
             parts = {"xs": xs, "ys": ys, "rx": jnp.sum(xs * xs, 1), "ry": jnp.sum(ys * ys, 1)}
             form = "features"
         else:
             kx, ky = mm(xs, xs.T), mm(ys, ys.T)
             form = "gram"
     else:
-        kx, ky = _hsic.rbf_gram(xc, mode, value)[0], _hsic.rbf_gram(yc, mode, value)[0]
+        kx, ky = rbf_gram(xc, mode, value)[0], rbf_gram(yc, mode, value)[0]
         fx = fy = jnp.ones((), x.dtype)
         form = "gram"
     if form == "gram":
-        a, b = _hsic.center_gram(kx, debiased), _hsic.center_gram(ky, debiased)
+        a, b = center_gram(kx, debiased), center_gram(ky, debiased)
         scale = 1.0 / float(n * (n - 3)) if debiased else 1.0 / float((n - 1) ** 2)
         hxx, hyy = jnp.sum(a * a) * scale, jnp.sum(b * b) * scale
         parts = {"a": a, "b": b}
@@ -143,7 +152,7 @@ def _cka_draw(form, debiased, parts, idx):
     else:
         c = mm(parts["xs"].T, parts["ys"][idx])
         s = jnp.sum(c * c)
-        if debiased:  # _hsic.linear_hsic_features with y's rows permuted
+        if debiased:  # linear_hsic_features with y's rows permuted
             rx, ry = parts["rx"], parts["ry"][idx]
             tx, ty = jnp.sum(rx), jnp.sum(ry)
             s = s - float(n) / float(n - 2) * jnp.sum(rx * ry) + tx * ty / float((n - 1) * (n - 2))
@@ -153,7 +162,7 @@ def _cka_draw(form, debiased, parts, idx):
     hxy = jnp.where(parts["okx"] & parts["oky"], hxy * parts["fxy"], 0.0)
     hxx = jnp.where(parts["okx"], parts["hxx"], 0.0)
     hyy = jnp.where(parts["oky"], parts["hyy"], 0.0)
-    return _hsic.cka_from_hsic(hxy, hxx, hyy, debiased)
+    return cka_from_hsic(hxy, hxx, hyy, debiased)
 
 
 def _permutation_plan(x, y, value, measure, opts):
@@ -190,7 +199,8 @@ def _permutation_plan(x, y, value, measure, opts):
 def _recompute(measure, opts, value, x, y):
     """The single-pair similarity, recomputed from scratch."""
     if measure == "cka":
-        return _cka._cka(x, y, value, opts["mode"], opts["debiased"]).similarity
+        hxy, hxx, hyy, _, _ = hsic_terms(x, y, opts["mode"], value, opts["debiased"])
+        return cka_from_hsic(hxy, hxx, hyy, opts["debiased"])
     kw = {k: v for k, v in opts.items()}
     return _SIMILARITY[measure](x, y, **kw)
 
@@ -313,7 +323,7 @@ def _prepare(x, y, measure, options):
     """Checks the data and options; returns ``(x, y, value, static_opts)``."""
     opts = {**MEASURE_OPTIONS[measure], **options}
     if measure == "dft_cca":
-        x, y = _check_conv_pair(x, y)
+        x, y = as_pair(x, y, ndim=4)
         if opts["weighting"] not in ("mean", "projection"):
             raise ValueError(
                 f"weighting must be one of ('mean', 'projection'), got {opts['weighting']!r}."
@@ -341,7 +351,7 @@ def _auto_chunk(x, y, measure, options, kind):
     item = np.dtype(x.dtype).itemsize
     width = int(np.prod(x.shape[1:])) + int(np.prod(y.shape[1:]))
     if kind == "permutation" and measure == "cka":
-        gram = options.get("kernel", "linear") == "rbf" or not _hsic.use_feature_form(
+        gram = options.get("kernel", "linear") == "rbf" or not use_feature_form(
             n, x.shape[1], y.shape[1]
         )
         per_draw = 2 * n * n * item if gram else n * width * item
