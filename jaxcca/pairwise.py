@@ -452,6 +452,23 @@ def _compiled_prepare(measure, prep_opts, devices):
     return jax.jit(fn, out_shardings=sharding)
 
 
+# Pairs whose small decompositions run as one batch on an accelerator. GPU
+# eigh/SVD kernels are efficient on large batches of small matrices (jax-ml/jax
+# PR 31375: batched syev) and slow one tile (block_size**2 pairs) at a time;
+# the tiles' cross products in flight cost O(batch * d**2) memory plus the
+# bases' slices O(tiles * n * block_size * d). On CPU the decompositions run one
+# after another anyway (jaxcca._linalg.sequential_batching_on_cpu), so tiles
+# stay sequential there.
+ACCELERATOR_PAIR_BATCH = 2048
+
+
+def _tiles_at_once(pairs_per_tile: int, platform: str) -> int | None:
+    """``lax.map`` batch size over tiles: None (one at a time) on CPU."""
+    if platform == "cpu":
+        return None
+    return max(1, ACCELERATOR_PAIR_BATCH // pairs_per_tile)
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_step(measure, pair_opts, devices, b1, b2, square):
     spec = MEASURES[measure]
@@ -478,8 +495,14 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
         return f(cross, da, db), bwd.T
 
     def local(coords, q_x, rest_x, q_y, rest_y):
-        # This device's tiles one after another (lax.map: bounded memory).
-        return jax.lax.map(lambda ij: one_tile(ij, q_x, rest_x, q_y, rest_y), coords)
+        # This device's tiles one after another (lax.map: bounded memory), or on
+        # an accelerator several tiles at once, so that each pair's small
+        # decomposition runs in one large batch (see _tiles_at_once).
+        return jax.lax.map(
+            lambda ij: one_tile(ij, q_x, rest_x, q_y, rest_y),
+            coords,
+            batch_size=_tiles_at_once(b1 * b2, devices[0].platform),
+        )
 
     def gathered(*args):
         fwd, bwd = local(*args)

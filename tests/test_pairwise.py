@@ -83,6 +83,25 @@ def test_block_size_does_not_change_the_result(reps, expected, block_size):
     np.testing.assert_allclose(got, expected["pwcca"], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("measure", ["pwcca", "svcca"])
+def test_tiles_batched_as_on_an_accelerator_give_the_same_result(
+    reps, expected, measure, monkeypatch
+):
+    # On GPU several tiles go through each pair's decomposition as one batch
+    # (pairwise._tiles_at_once); force that path here: 3 tiles at once over 6
+    # tiles (block_size 2, 5 representations) leaves a remainder batch too.
+    pw = sys.modules[jaxcca.pairwise.__module__]  # the module that defines pairwise
+    monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 3)
+    pw._compiled_step.cache_clear()
+    try:
+        got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_size=2, **OPTS[measure]))
+        cross = jaxcca.pairwise(reps[:2], reps, measure=measure, block_size=2, **OPTS[measure])
+    finally:
+        pw._compiled_step.cache_clear()
+    np.testing.assert_allclose(got, expected[measure], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(cross, expected[measure][:2], rtol=0, atol=1e-12)
+
+
 def test_symmetry_and_symmetrize(reps, expected):
     cca = np.asarray(jaxcca.pairwise(reps, measure="cca", block_size=2))
     np.testing.assert_array_equal(cca, cca.T)  # mirrored, not recomputed
