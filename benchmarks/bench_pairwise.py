@@ -40,12 +40,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _timing import add_report_args, best_of_each, ratio, report  # noqa: E402
 
 import jaxcca  # noqa: E402
-from jaxcca.pairwise import _tiles  # noqa: E402
-
-try:  # the kernel modules are being reorganised; either layout works
-    from jaxcca._whiten import whiten  # noqa: E402
-except ImportError:
-    from jaxcca._linalg import whiten  # noqa: E402
+from jaxcca._pairwise import _tiles  # noqa: E402
+from jaxcca._whiten import whiten  # noqa: E402
 
 HIGHEST = jax.lax.Precision.HIGHEST
 

@@ -3,8 +3,6 @@
 from jaxcca import losses, streaming
 from jaxcca._cca import cca, cca_distance, cca_similarity
 from jaxcca._cka import (
-    CKAResult,
-    MinibatchCKAState,
     cka,
     cka_distance,
     cka_similarity,
@@ -14,16 +12,23 @@ from jaxcca._cka import (
     minibatch_cka_update,
 )
 from jaxcca._dft import conv_to_neurons, dft_cca, dft_cca_distance, dft_cca_similarity
+from jaxcca._pairwise import pairwise, symmetrize
 from jaxcca._procrustes import (
-    ProcrustesResult,
     procrustes,
     procrustes_distance,
     procrustes_similarity,
 )
 from jaxcca._pwcca import pwcca, pwcca_distance, pwcca_similarity
-from jaxcca._results import CCAResult, DFTCCAResult, PWCCAResult, SVCCAResult
+from jaxcca._results import (
+    CCAResult,
+    CKAResult,
+    DFTCCAResult,
+    MinibatchCKAState,
+    ProcrustesResult,
+    PWCCAResult,
+    SVCCAResult,
+)
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
-from jaxcca.pairwise import pairwise, symmetrize
 
 __version__ = "0.1.0"
 

@@ -8,68 +8,65 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, singular_values, whiten
-from jaxcca._linalg import check_finite as _check_values
+from jaxcca._checks import as_pair, raise_if_not_finite
+from jaxcca._linalg import safe_svd, singular_values
+from jaxcca._numerics import clip_correlations, first_k, mean_correlation, mm, n_trivial
 from jaxcca._results import CCAResult
+from jaxcca._whiten import cross_product, whiten
 
-__all__ = ["cca", "cca_distance", "cca_similarity"]
+__all__ = [
+    "canonical_correlations",
+    "canonical_directions",
+    "cca",
+    "cca_distance",
+    "cca_similarity",
+]
 
 
-def n_trivial(n: int, rank_x: jax.Array, rank_y: jax.Array) -> jax.Array:
-    """Number of canonical correlations forced to 1 by the ranks alone."""
-    return jnp.maximum(rank_x + rank_y - (n - 1), 0)
+def canonical_correlations(wx, wy, cross: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Canonical correlations from two whitened bases and ``cross = q_x^T q_y``.
 
-
-def cca_from_whitened(
-    wx: Whitened, wy: Whitened, cross: jax.Array | None = None, *, compute_uv: bool = True
-):
-    """Canonical correlations from two whitened bases.
+    Only singular values are computed (their derivative is finite even at ties).
 
     Args:
-      wx: whitened x (see :func:`jaxcca._linalg.whiten`).
+      wx: whitened x (:class:`jaxcca._whiten.Whitened` or ``MomentWhitened``).
       wy: whitened y.
-      cross: optional precomputed ``wx.q.T @ wy.q`` of shape ``(d1, d2)``.
-      compute_uv: if False, ``u`` and ``vt`` are None and only singular values
-        are computed (cheaper; the derivative of singular values alone is
-        finite even at ties, so no special care is needed).
+      cross: ``(d1, d2)`` cross product of the two orthonormal bases.
+
+    Returns:
+      ``(rho, k)``: ``(p,)`` correlations clipped to [0, 1], zero past ``k =
+      min(rank_x, rank_y)``, and ``k``.
+    """
+    k = jnp.minimum(wx.rank, wy.rank)
+    return clip_correlations(singular_values(cross), k), k
+
+
+def canonical_directions(wx, wy, cross: jax.Array):
+    """Canonical correlations and their singular vectors.
 
     Returns:
       ``(u, rho, vt, k)``: singular vectors of ``cross`` (``(d1, p)``,
-      ``(p, d2)``), canonical correlations ``(p,)`` clipped to [0, 1] and zero
-      past ``k = min(rank_x, rank_y)``, and ``k``.
+      ``(p, d2)``), the correlations and ``k`` as in :func:`canonical_correlations`.
     """
-    if cross is None:
-        cross = cross_product(wx, wy)
-    if compute_uv:
-        u, s, vt = safe_svd(cross)
-    else:
-        u, vt = None, None
-        s = singular_values(cross)
+    u, s, vt = safe_svd(cross)
     k = jnp.minimum(wx.rank, wy.rank)
-    valid = jnp.arange(s.shape[0], dtype=jnp.int32) < k
-    rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s  # NaN in, NaN out
-    return u, rho, vt, k
-
-
-def mean_of_valid(values: jax.Array, k: jax.Array) -> jax.Array:
-    """Sum of ``values`` divided by ``max(k, 1)`` (values past ``k`` are 0)."""
-    return jnp.sum(values) / jnp.maximum(k, 1).astype(values.dtype)
+    return u, clip_correlations(s, k), vt, k
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _cca(x: jax.Array, y: jax.Array, epsilon: float | None) -> CCAResult:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
-    u, rho, vt, k = cca_from_whitened(wx, wy)
-    valid = (jnp.arange(rho.shape[0], dtype=jnp.int32) < k)[None, :]
+    u, rho, vt, k = canonical_directions(wx, wy, cross_product(wx, wy))
+    valid = first_k(k, rho.shape[0])[None, :]
     u = jnp.where(valid, u, 0.0)
     v = jnp.where(valid, vt.T, 0.0)
     return CCAResult(
-        similarity=mean_of_valid(rho, k),
+        similarity=mean_correlation(rho, k),
         rho=rho,
-        x_weights=_mm(wx.w, u),
-        y_weights=_mm(wy.w, v),
-        x_variates=_mm(wx.q, u),
-        y_variates=_mm(wy.q, v),
+        x_weights=mm(wx.w, u),
+        y_weights=mm(wy.w, v),
+        x_variates=mm(wx.q, u),
+        y_variates=mm(wy.q, v),
         rank_x=wx.rank,
         rank_y=wy.rank,
         n_trivial=n_trivial(x.shape[0], wx.rank, wy.rank),
@@ -79,8 +76,8 @@ def _cca(x: jax.Array, y: jax.Array, epsilon: float | None) -> CCAResult:
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _cca_similarity(x: jax.Array, y: jax.Array, epsilon: float | None) -> jax.Array:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
-    _, rho, _, k = cca_from_whitened(wx, wy, compute_uv=False)
-    return mean_of_valid(rho, k)
+    rho, k = canonical_correlations(wx, wy, cross_product(wx, wy))
+    return mean_correlation(rho, k)
 
 
 def cca(
@@ -96,7 +93,7 @@ def cca(
     maximise the correlation ``rho_i = corr(x a_i, y b_i)`` subject to being
     uncorrelated with the earlier ones (Hotelling 1936). Computed as the
     singular values of ``Q_x^T Q_y``, where ``Q_x``, ``Q_y`` are orthonormal
-    bases of the centred data (:func:`jaxcca._linalg.whiten`): the cosines of
+    bases of the centred data (:func:`jaxcca._whiten.whiten`): the cosines of
     the principal angles between the two column spaces.
 
     Conventions: rows are samples, columns are neurons (the transpose of
@@ -117,7 +114,7 @@ def cca(
       x: ``(n, d1)`` activations, float32 or float64.
       y: ``(n, d2)`` activations on the same ``n`` inputs.
       epsilon: relative rank tolerance (``None``: 1e-10 for float32, 1e-13 for
-        float64; see :func:`jaxcca._linalg.default_epsilon`). Static.
+        float64; see :func:`jaxcca._whiten.default_epsilon`). Static.
       check_finite: if True, raise ``ValueError`` when the inputs hold NaN or
         Inf (also under jit). Otherwise NaN input gives NaN output.
 
@@ -142,7 +139,7 @@ def cca(
     """
     x, y = as_pair(x, y)
     if check_finite:
-        _check_values(x, y)
+        raise_if_not_finite(x, y)
     return _cca(x, y, epsilon)
 
 
@@ -166,7 +163,7 @@ def cca_similarity(
     """
     x, y = as_pair(x, y)
     if check_finite:
-        _check_values(x, y)
+        raise_if_not_finite(x, y)
     return _cca_similarity(x, y, epsilon)
 
 

@@ -9,21 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxcca._cca import cca_from_whitened
-from jaxcca._linalg import (
-    _mm,
-    _safe_div,
-    _svd_impl,
-    _svdvals_impl,
-    as_pair,
-    as_single,
-    cross_product,
-    eigh_nograd,
-    sequential_batching_on_cpu,
-    whiten,
-)
-from jaxcca._linalg import check_finite as _check_values
+from jaxcca._cca import canonical_directions
+from jaxcca._checks import as_pair, as_single, raise_if_not_finite
+from jaxcca._linalg import complex_singular_values, eigh_nograd
+from jaxcca._numerics import alive_neurons, clip_correlations, first_k, mm, safe_div, safe_sqrt
 from jaxcca._results import DFTCCAResult
+from jaxcca._whiten import cross_product, whiten
 
 __all__ = ["conv_to_neurons", "dft_cca", "dft_cca_distance", "dft_cca_similarity"]
 
@@ -177,21 +168,13 @@ def _center_complex(z: jax.Array) -> jax.Array:
     n = z.shape[1]
     mean = jnp.mean(z, axis=1, keepdims=True)
     zc = z - mean
-    norms = jnp.sqrt(jnp.sum(jnp.real(zc * jnp.conj(zc)), axis=1, keepdims=True))
-    scale = jnp.abs(mean) * float(np.sqrt(n)) + jnp.max(norms, axis=2, keepdims=True) * 1e-3
-    eps = float(np.finfo(norms.dtype).eps)
-    alive = jax.lax.stop_gradient(norms > 64.0 * eps * scale)
+    norms = safe_sqrt(jnp.sum(jnp.real(zc * jnp.conj(zc)), axis=1, keepdims=True))
+    alive = jax.lax.stop_gradient(alive_neurons(norms, mean, n))
     return jnp.where(alive, zc, 0.0)
 
 
-def _safe_hypot(a: jax.Array, b: jax.Array) -> jax.Array:
-    sq = a * a + b * b
-    pos = sq > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
-
-
 def _complex_preconditioner(gram: jax.Array, eps: float):
-    """:func:`jaxcca._linalg.spectral_preconditioner` for the real form of complex data.
+    """:func:`jaxcca._whiten.spectral_preconditioner` for the real form of complex data.
 
     The Gram matrix of ``[[A, -B], [B, A]]``'s columns is the real form of the
     Hermitian ``G = Z^H Z``; one complex ``c x c`` eigendecomposition gives
@@ -205,7 +188,7 @@ def _complex_preconditioner(gram: jax.Array, eps: float):
     lam, vecs = lam[::-1], vecs[:, ::-1]
     tiny = float(np.finfo(gram.dtype).tiny)
     keep = lam > eps * jnp.maximum(lam[0], tiny)
-    inv_sqrt = _safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep, lam, 1.0)), keep)
+    inv_sqrt = safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep, lam, 1.0)), keep)
     re, im = jnp.real(vecs) * inv_sqrt[None, :], jnp.imag(vecs) * inv_sqrt[None, :]
     first = jnp.concatenate([re, im], axis=0)  # coefficients of Z v on [Re cols, Im cols]
     second = jnp.concatenate([-im, re], axis=0)  # ... of Z (i v)
@@ -213,100 +196,89 @@ def _complex_preconditioner(gram: jax.Array, eps: float):
     return precond, jnp.repeat(keep, 2)
 
 
-def _complex_svdvals_impl(re, im):
-    return _svdvals_impl(jax.lax.complex(re, im))
-
-
-def _complex_svd_impl(re, im):
-    return _svd_impl(jax.lax.complex(re, im))
-
-
-_complex_svdvals_nograd = sequential_batching_on_cpu(_complex_svdvals_impl)
-_complex_svd_nograd = sequential_batching_on_cpu(_complex_svd_impl)
-
-
-@jax.custom_jvp
-def _complex_singular_values(re: jax.Array, im: jax.Array) -> jax.Array:
-    """Singular values of ``re + i im``; derivative ``ds_k = Re(u_k^H dM v_k)``.
-
-    Like :func:`jaxcca._linalg.singular_values`, the singular vectors are only
-    computed when differentiating, and the derivative is finite at ties.
-    """
-    return _complex_svdvals_nograd(re, im)
-
-
-@_complex_singular_values.defjvp
-def _complex_singular_values_jvp(primals, tangents):
-    re, im = primals
-    dre, dim = tangents
-    u, s, vh = _complex_svd_nograd(re, im)
-    dm = jax.lax.complex(dre, dim)
-    ds = jnp.real(
-        jnp.sum(jnp.conj(u) * jnp.matmul(dm, jnp.conj(vh).T, precision="highest"), axis=0)
-    )
-    return s, ds
-
-
-def _frequency_cca(zx, zy, epsilon, with_weights):
-    """Complex CCA at one frequency; ``zx`` ``(n, c1)`` and ``zy`` ``(n, c2)`` centred."""
-    c1 = zx.shape[1]
+def _whiten_frequency(zx, zy, epsilon):
     wx = whiten(_realify(zx), epsilon=epsilon, preconditioner=_complex_preconditioner)
     wy = whiten(_realify(zy), epsilon=epsilon, preconditioner=_complex_preconditioner)
     rank_x, rank_y = (wx.rank + 1) // 2, (wy.rank + 1) // 2
-    kc = jnp.minimum(rank_x, rank_y)
-    if not with_weights:
-        # The whitened directions come in pairs (h, i h), so the real cross
-        # product is the real form of the complex one, in 2 x 2 blocks.
-        cross = cross_product(wx, wy)
-        s = _complex_singular_values(cross[0::2, 0::2], cross[1::2, 0::2])
-        valid = jnp.arange(s.shape[0], dtype=jnp.int32) < kc
-        rho_c = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s
-        return rho_c, None, rank_x, rank_y, kc
-    u, rho, _, k = cca_from_whitened(wx, wy, compute_uv=True)
+    return wx, wy, rank_x, rank_y, jnp.minimum(rank_x, rank_y)
+
+
+def _frequency_rho(zx, zy, epsilon):
+    """Complex CCA at one frequency; ``zx`` ``(n, c1)`` and ``zy`` ``(n, c2)`` centred.
+
+    Returns ``(rho, rank_x, rank_y)``.
+    """
+    wx, wy, rank_x, rank_y, kc = _whiten_frequency(zx, zy, epsilon)
+    # The whitened directions come in pairs (h, i h), so the real cross
+    # product is the real form of the complex one, in 2 x 2 blocks.
+    cross = cross_product(wx, wy)
+    s = complex_singular_values(cross[0::2, 0::2], cross[1::2, 0::2])
+    return clip_correlations(s, kc), rank_x, rank_y
+
+
+def _frequency_rho_weights(zx, zy, epsilon):
+    """:func:`_frequency_rho` and the projection weights ``(p,)`` (unnormalised)."""
+    c1 = zx.shape[1]
+    wx, wy, rank_x, rank_y, kc = _whiten_frequency(zx, zy, epsilon)
+    u, rho, _, _ = canonical_directions(wx, wy, cross_product(wx, wy))
     # every complex correlation appears twice, adjacent in the sorted list
     rho_c = rho[0::2]
     # |<h, z_j>| for a complex unit direction h (realified as u's column) and
     # complex neuron z_j: the real column j gives Re, column j + c1 gives -Im.
-    proj = _mm(u.T, wx.r)  # (2p, 2 c1)
-    alpha = jnp.sum(_safe_hypot(proj[:, :c1], proj[:, c1:]), axis=1)
+    proj = mm(u.T, wx.r)  # (2p, 2 c1)
+    alpha = jnp.sum(safe_sqrt(proj[:, :c1] ** 2 + proj[:, c1:] ** 2), axis=1)
     alpha = 0.5 * (alpha[0::2] + alpha[1::2])  # the two copies of each direction
-    valid = jnp.arange(rho_c.shape[0], dtype=jnp.int32) < kc
-    return rho_c, jnp.where(valid, alpha, 0.0), rank_x, rank_y, kc
+    return rho_c, jnp.where(first_k(kc, rho_c.shape[0]), alpha, 0.0), rank_x, rank_y
 
 
-@functools.partial(jax.jit, static_argnames=("epsilon", "with_weights"))
-def _dft_cca(x, y, epsilon, with_weights):
+def _coefficients(x, y):
+    """The plan and the centred ``(R, N, C)`` coefficients at the representative frequencies."""
     plan = _frequency_plan(x.shape[1], x.shape[2], y.shape[1], y.shape[2])
     fx = jnp.fft.rfft2(x, axes=(1, 2))
     fy = jnp.fft.rfft2(y, axes=(1, 2))
-    # (R, N, C): the representative frequencies, centred over samples
     zx = jnp.moveaxis(fx[:, plan["rows_x"], plan["cols_x"], :], 1, 0)
     zy = jnp.moveaxis(fy[:, plan["rows_y"], plan["cols_y"], :], 1, 0)
-    zx, zy = _center_complex(zx), _center_complex(zy)
-    rho, alpha, rank_x, rank_y, k = jax.vmap(
-        functools.partial(_frequency_cca, epsilon=epsilon, with_weights=with_weights)
-    )(zx, zy)
-    dtype = x.dtype
+    return plan, _center_complex(zx), _center_complex(zy)
+
+
+def _grid_mean(plan, rho, rank_x, rank_y, dtype):
+    """Mean correlation over the full grid.
+
+    The CCA of all ``H*W*C`` neurons has these correlations, and ``min(total
+    rank)`` meaningful directions.
+    """
     mult = jnp.asarray(plan["multiplicity"], dtype)
     mult_i = jnp.asarray(plan["multiplicity"], jnp.int32)
-    # Over the full grid: the CCA of all H*W*C (position, channel) neurons has
-    # these correlations, and min(total rank) meaningful directions.
     total_k = jnp.minimum(jnp.sum(mult_i * rank_x), jnp.sum(mult_i * rank_y))
-    similarity = jnp.sum(mult[:, None] * rho) / jnp.maximum(total_k, 1).astype(dtype)
+    return jnp.sum(mult[:, None] * rho) / jnp.maximum(total_k, 1).astype(dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("epsilon",))
+def _dft_cca_similarity(x, y, epsilon):
+    plan, zx, zy = _coefficients(x, y)
+    fn = functools.partial(_frequency_rho, epsilon=epsilon)
+    rho, rank_x, rank_y = jax.vmap(fn)(zx, zy)
+    return _grid_mean(plan, rho, rank_x, rank_y, x.dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("epsilon",))
+def _dft_cca(x, y, epsilon) -> DFTCCAResult:
+    plan, zx, zy = _coefficients(x, y)
+    fn = functools.partial(_frequency_rho_weights, epsilon=epsilon)
+    rho, alpha, rank_x, rank_y = jax.vmap(fn)(zx, zy)
+    mult = jnp.asarray(plan["multiplicity"], x.dtype)
+    total = jnp.sum(mult[:, None] * alpha)
+    weights = alpha / jnp.where(total > 0, total, 1.0)
     full = jnp.asarray(plan["full_to_rep"])
-    out = {
-        "similarity": similarity,
-        "rho": rho[full],
-        "rank_x": rank_x[full],
-        "rank_y": rank_y[full],
-        "frequencies": jnp.asarray(plan["frequencies"]),
-    }
-    if with_weights:
-        total = jnp.sum(mult[:, None] * alpha)
-        weights = alpha / jnp.where(total > 0, total, 1.0)
-        out["weighted_similarity"] = jnp.sum(mult[:, None] * weights * rho)
-        out["weights"] = weights[full]
-    return out
+    return DFTCCAResult(
+        similarity=_grid_mean(plan, rho, rank_x, rank_y, x.dtype),
+        weighted_similarity=jnp.sum(mult[:, None] * weights * rho),
+        rho=rho[full],
+        weights=weights[full],
+        rank_x=rank_x[full],
+        rank_y=rank_y[full],
+        frequencies=jnp.asarray(plan["frequencies"]),
+    )
 
 
 def _check_conv_pair(x, y):
@@ -392,9 +364,8 @@ def dft_cca(
     """
     x, y = _check_conv_pair(x, y)
     if check_finite:
-        _check_values(x, y)
-    out = _dft_cca(x, y, epsilon, True)
-    return DFTCCAResult(**out)
+        raise_if_not_finite(x, y)
+    return _dft_cca(x, y, epsilon)
 
 
 def dft_cca_similarity(
@@ -426,9 +397,10 @@ def dft_cca_similarity(
         raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}.")
     x, y = _check_conv_pair(x, y)
     if check_finite:
-        _check_values(x, y)
-    out = _dft_cca(x, y, epsilon, weighting == "projection")
-    return out["similarity"] if weighting == "mean" else out["weighted_similarity"]
+        raise_if_not_finite(x, y)
+    if weighting == "mean":
+        return _dft_cca_similarity(x, y, epsilon)
+    return _dft_cca(x, y, epsilon).weighted_similarity
 
 
 def dft_cca_distance(

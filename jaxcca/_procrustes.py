@@ -20,49 +20,24 @@ instead of to ``sqrt(eps)``, and the angular form as ``2 arcsin(distance /
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from jaxcca._linalg import _mm, as_pair
-from jaxcca._linalg import check_finite as _check_values
+from jaxcca._checks import as_pair, raise_if_not_finite
+from jaxcca._numerics import mm, nonconstant, propagate_nan, safe_rsqrt, safe_sqrt
+from jaxcca._results import ProcrustesResult
 
 __all__ = [
-    "ProcrustesResult",
     "procrustes",
     "procrustes_distance",
     "procrustes_similarity",
+    "unit_frobenius",
 ]
 
 
-class ProcrustesResult(NamedTuple):
-    """Result of :func:`jaxcca.procrustes`.
-
-    ``p = max(d1, d2)``: the narrower representation is zero-padded to ``p``
-    neurons.
-
-    Attributes:
-      similarity: scalar ``||x_n^T y_n||_*`` in [0, 1], the cosine of the
-        angular distance; 1 iff ``y`` is a rotated, scaled and translated copy
-        of ``x``. 0 when either side is constant.
-      distance: scalar ``min_R ||x_n - y_n R||_F = sqrt(2 - 2 similarity)``, in
-        [0, sqrt(2)] (Ding et al. 2021's Procrustes distance on unit-norm data).
-      angular_distance: scalar ``arccos(similarity)`` in [0, pi / 2] (netrep's
-        ``LinearMetric(alpha=1, score_method="angular")``).
-      rotation: ``(p, p)`` orthogonal ``R*`` with ``y_n R* ~ x_n`` (zero-padded,
-        unit-norm, centred data). Not unique where ``x_n^T y_n`` is singular.
-    """
-
-    similarity: jax.Array
-    distance: jax.Array
-    angular_distance: jax.Array
-    rotation: jax.Array
-
-
-def _unit_frobenius(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def unit_frobenius(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Centred ``x`` over its Frobenius norm, and whether it was non-constant.
 
     A representation whose centred entries are all at the round-off level of
@@ -73,15 +48,12 @@ def _unit_frobenius(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
-    eps = float(np.finfo(x.dtype).eps)
     a = jax.lax.stop_gradient(jnp.max(jnp.abs(xc)))
-    # Written as not(<=) so that NaN counts as alive and propagates.
-    alive = ~(a <= 64.0 * eps * jnp.max(jnp.abs(mean)))
+    alive = nonconstant(xc, mean)
     xs = jnp.where(alive, xc / jnp.where(alive, a, 1.0), 0.0)
     sq = jnp.sum(xs * xs)
     ok = alive & ~(sq <= 0)
-    inv = jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, sq, 1.0)), 0.0)
-    return xs * inv, ok
+    return xs * safe_rsqrt(sq), ok
 
 
 def _pad(a: jax.Array, p: int) -> jax.Array:
@@ -91,25 +63,24 @@ def _pad(a: jax.Array, p: int) -> jax.Array:
 @jax.jit
 def _procrustes(x: jax.Array, y: jax.Array) -> ProcrustesResult:
     p = max(x.shape[1], y.shape[1])
-    xn, okx = _unit_frobenius(x)
-    yn, oky = _unit_frobenius(y)
+    xn, okx = unit_frobenius(x)
+    yn, oky = unit_frobenius(y)
     xn, yn = _pad(xn, p), _pad(yn, p)
-    m = _mm(yn.T, xn)  # (p, p), differentiated
+    m = mm(yn.T, xn)  # (p, p), differentiated
     u, _, vt = jnp.linalg.svd(jax.lax.stop_gradient(m))
-    rot = _mm(u, vt)  # maximises tr(R^T m) over orthogonal R (constant: Danskin)
+    rot = mm(u, vt)  # maximises tr(R^T m) over orthogonal R (constant: Danskin)
     both = okx & oky
     sim = jnp.clip(jnp.sum(rot * m), 0.0, 1.0)
-    resid = xn - _mm(yn, rot)
+    resid = xn - mm(yn, rot)
     d2 = jnp.sum(resid * resid)
     # A constant side has no direction: similarity 0, distance sqrt(2).
     d2 = jnp.where(both, d2, 2.0)
     sim = jnp.where(both, sim, 0.0)
-    pos = d2 > 0
-    dist = jnp.where(pos, jnp.sqrt(jnp.where(pos, d2, 1.0)), 0.0)
-    dist = jnp.minimum(dist, math.sqrt(2.0))
+    dist = jnp.minimum(safe_sqrt(d2), math.sqrt(2.0))
     ang = 2.0 * jnp.arcsin(0.5 * dist)
-    nan = 0.0 * jnp.sum(m)  # NaN in, NaN out
-    return ProcrustesResult(sim + nan, dist + nan, ang + nan, rot)
+    return ProcrustesResult(
+        propagate_nan(sim, m), propagate_nan(dist, m), propagate_nan(ang, m), rot
+    )
 
 
 def procrustes(x: ArrayLike, y: ArrayLike, *, check_finite: bool = False) -> ProcrustesResult:
@@ -169,7 +140,7 @@ def procrustes(x: ArrayLike, y: ArrayLike, *, check_finite: bool = False) -> Pro
     """
     x, y = as_pair(x, y)
     if check_finite:
-        _check_values(x, y)
+        raise_if_not_finite(x, y)
     return _procrustes(x, y)
 
 

@@ -8,45 +8,61 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxcca._cca import cca_from_whitened, mean_of_valid, n_trivial
-from jaxcca._linalg import Whitened, _cholesky_upper_inverse, _mm, as_pair, safe_svd, whiten
-from jaxcca._linalg import check_finite as _check_values
+from jaxcca._cca import canonical_directions
+from jaxcca._checks import as_pair, raise_if_not_finite, validate_convention
+from jaxcca._linalg import orthonormalize_columns, psd_sqrt_from_svd, safe_svd
+from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial
 from jaxcca._results import PWCCAResult
+from jaxcca._whiten import cross_product, whiten
 
-__all__ = ["pwcca", "pwcca_distance", "pwcca_similarity"]
-
-CONVENTIONS = ("paper", "svcca")
-
-
-def validate_convention(convention: str) -> str:
-    """Checks the static ``convention`` argument."""
-    if convention not in CONVENTIONS:
-        raise ValueError(
-            f"convention must be one of {CONVENTIONS}, got {convention!r}. 'paper' follows "
-            "Morcos et al. 2018 section 2.2; 'svcca' reproduces google/svcca's "
-            "compute_pwcca numbers."
-        )
-    return convention
+__all__ = [
+    "paper_projections",
+    "projection_weights",
+    "pwcca",
+    "pwcca_distance",
+    "pwcca_similarity",
+    "pwcca_weights",
+    "svcca_projections",
+]
 
 
-def _orthonormalize_columns(c: jax.Array, valid: jax.Array) -> jax.Array:
-    """Q factor of the QR decomposition of ``c[:, valid]``, zero elsewhere.
+def projection_weights(proj: jax.Array, valid: jax.Array) -> jax.Array:
+    """PWCCA weights from projections: ``alpha_i = sum_j |proj_ij|``, normalised to sum to 1.
 
-    CholeskyQR2 (two Cholesky passes): Gram-Schmidt order, like Householder QR
-    up to column signs, with a finite derivative when invalid columns are
-    masked out.
+    Args:
+      proj: ``(p, d)`` inner products of the ``p`` directions with x's neurons.
+      valid: ``(p,)`` which directions count (the others get weight 0).
     """
-    both = valid[:, None] & valid[None, :]
-    eye = jnp.eye(c.shape[1], dtype=c.dtype)
-    for _ in range(2):
-        c = jnp.where(valid[None, :], c, 0.0)
-        g = jnp.where(both, _mm(c.T, c), eye)
-        c = _mm(c, _cholesky_upper_inverse(g))
-    return jnp.where(valid[None, :], c, 0.0)
+    alpha = jnp.where(valid, jnp.sum(jnp.abs(proj), axis=1), 0.0)
+    total = jnp.sum(alpha)
+    return alpha / jnp.where(total > 0, total, 1.0)
+
+
+def paper_projections(u: jax.Array, r: jax.Array) -> jax.Array:
+    """``<h_i, z_j> = (u^T r)_ij`` (the ``"paper"`` convention) from ``d``-sized matrices."""
+    return mm(u.T, r)
+
+
+def svcca_projections(u: jax.Array, r: jax.Array, r_sqrt: jax.Array, valid: jax.Array):
+    """Projections of google/svcca's directions on x's neurons (``"svcca"`` convention).
+
+    google/svcca's directions are ``(x - mean) @ u_ref``, with ``u_ref`` the
+    singular vectors of the *symmetrically* whitened cross-covariance. In the
+    basis ``q_x``, ``(x - mean) @ u_ref = q_x @ (r r^T)^{1/2} @ u``, so the QR
+    (Gram-Schmidt in order) can be done on ``d``-sized coordinates.
+
+    Args:
+      u: ``(d1, p)`` left singular vectors of ``q_x^T q_y``.
+      r: ``(d1, d1)`` coordinates of x's centred neurons in ``q_x``.
+      r_sqrt: ``(r r^T)^{1/2}``.
+      valid: ``(p,)`` which directions count.
+    """
+    basis = orthonormalize_columns(mm(r_sqrt, u), valid)
+    return mm(basis.T, r)
 
 
 def pwcca_weights(
-    wx: Whitened,
+    wx,
     u: jax.Array,
     k: jax.Array,
     *,
@@ -59,7 +75,7 @@ def pwcca_weights(
     ``<h_i, z_j> = (u^T r_x)_{ij}``.
 
     Args:
-      wx: whitened x.
+      wx: whitened x (:class:`jaxcca._whiten.Whitened` or ``MomentWhitened``).
       u: ``(d1, p)`` left singular vectors of ``q_x^T q_y``.
       k: number of valid directions.
       convention: ``"paper"`` or ``"svcca"`` (see :func:`jaxcca.pwcca`).
@@ -67,34 +83,25 @@ def pwcca_weights(
     Returns:
       ``(p,)`` non-negative weights summing to 1, zero past ``k``.
     """
-    p = u.shape[1]
-    valid = jnp.arange(p, dtype=jnp.int32) < k
+    valid = first_k(k, u.shape[1])
     if convention == "paper":
-        proj = _mm(u.T, wx.r)  # (p, d1): <h_i, z_j>
+        proj = paper_projections(u, wx.r)
     else:
-        # google/svcca: the directions are (x - mean) @ u_ref, with u_ref the
-        # singular vectors of the *symmetrically* whitened cross-covariance. In
-        # the basis q_x, (x - mean) @ u_ref = q_x @ (r r^T)^{1/2} @ u, so the
-        # QR (Gram-Schmidt in order) can be done on d-sized coordinates.
         ur, sr, _ = safe_svd(wx.r)
-        coords = _mm(_mm(ur * sr[None, :], ur.T), u)
-        basis = _orthonormalize_columns(coords, valid)
-        proj = _mm(basis.T, wx.r)
-    alpha = jnp.where(valid, jnp.sum(jnp.abs(proj), axis=1), 0.0)
-    total = jnp.sum(alpha)
-    return alpha / jnp.where(total > 0, total, 1.0)
+        proj = svcca_projections(u, wx.r, psd_sqrt_from_svd(ur, sr), valid)
+    return projection_weights(proj, valid)
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon", "convention"))
 def _pwcca(x: jax.Array, y: jax.Array, epsilon, convention) -> PWCCAResult:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
-    u, rho, _, k = cca_from_whitened(wx, wy)
+    u, rho, _, k = canonical_directions(wx, wy, cross_product(wx, wy))
     weights = pwcca_weights(wx, u, k, convention=convention)
     return PWCCAResult(
         similarity=jnp.sum(weights * rho),
         weights=weights,
         rho=rho,
-        mean_rho=mean_of_valid(rho, k),
+        mean_rho=mean_correlation(rho, k),
         rank_x=wx.rank,
         rank_y=wy.rank,
         n_trivial=n_trivial(x.shape[0], wx.rank, wy.rank),
@@ -167,7 +174,7 @@ def pwcca(
     convention = validate_convention(convention)
     x, y = as_pair(x, y)
     if check_finite:
-        _check_values(x, y)
+        raise_if_not_finite(x, y)
     return _pwcca(x, y, epsilon, convention)
 
 

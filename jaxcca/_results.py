@@ -1,10 +1,21 @@
-"""Result types. Every field is present on every code path (jit, vmap, eager)."""
+"""Every public result and state type; every field is present on every path (jit, vmap, eager)."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import jax
+
+__all__ = [
+    "CCAResult",
+    "CKAResult",
+    "CovarianceState",
+    "DFTCCAResult",
+    "MinibatchCKAState",
+    "PWCCAResult",
+    "ProcrustesResult",
+    "SVCCAResult",
+]
 
 
 class CCAResult(NamedTuple):
@@ -134,3 +145,95 @@ class DFTCCAResult(NamedTuple):
     rank_x: jax.Array
     rank_y: jax.Array
     frequencies: jax.Array
+
+
+class CKAResult(NamedTuple):
+    """Result of :func:`jaxcca.cka` (and of :func:`jaxcca.minibatch_cka_finalize`).
+
+    Attributes:
+      similarity: scalar CKA. Biased estimator: in [0, 1]. Debiased estimator:
+        in [-1, 1] (a cosine between U-centred kernel matrices); small negative
+        values mean "less aligned than independent data would be on average"
+        and are reported as they are. 0 when either representation is constant
+        (its kernel has no centred part). NaN input gives NaN.
+      hsic_xy: scalar HSIC estimate between x and y: ``tr(K H L H) / (n - 1)**2``
+        (biased) or the unbiased estimator of Song et al. (2012), which can be
+        negative. For minibatch CKA, the mean of the per-batch estimates.
+      hsic_xx: scalar HSIC of x with itself (>= 0 for both estimators).
+      hsic_yy: scalar HSIC of y with itself (>= 0 for both estimators).
+      sigma_x: scalar RBF bandwidth used for x (``threshold * sqrt(median
+        squared distance)`` or the given ``sigma``); 0 for the linear kernel.
+        For minibatch CKA, the mean over batches.
+      sigma_y: scalar RBF bandwidth used for y; 0 for the linear kernel.
+    """
+
+    similarity: jax.Array
+    hsic_xy: jax.Array
+    hsic_xx: jax.Array
+    hsic_yy: jax.Array
+    sigma_x: jax.Array
+    sigma_y: jax.Array
+
+
+class ProcrustesResult(NamedTuple):
+    """Result of :func:`jaxcca.procrustes`.
+
+    ``p = max(d1, d2)``: the narrower representation is zero-padded to ``p``
+    neurons.
+
+    Attributes:
+      similarity: scalar ``||x_n^T y_n||_*`` in [0, 1], the cosine of the
+        angular distance; 1 iff ``y`` is a rotated, scaled and translated copy
+        of ``x``. 0 when either side is constant.
+      distance: scalar ``min_R ||x_n - y_n R||_F = sqrt(2 - 2 similarity)``, in
+        [0, sqrt(2)] (Ding et al. 2021's Procrustes distance on unit-norm data).
+      angular_distance: scalar ``arccos(similarity)`` in [0, pi / 2] (netrep's
+        ``LinearMetric(alpha=1, score_method="angular")``).
+      rotation: ``(p, p)`` orthogonal ``R*`` with ``y_n R* ~ x_n`` (zero-padded,
+        unit-norm, centred data). Not unique where ``x_n^T y_n`` is singular.
+    """
+
+    similarity: jax.Array
+    distance: jax.Array
+    angular_distance: jax.Array
+    rotation: jax.Array
+
+
+class MinibatchCKAState(NamedTuple):
+    """Running sums for minibatch CKA (a pytree: jit, scan and psum friendly).
+
+    Attributes:
+      hsic_xy: scalar, sum of per-batch HSIC(x, y) estimates.
+      hsic_xx: scalar, sum of per-batch HSIC(x, x) estimates.
+      hsic_yy: scalar, sum of per-batch HSIC(y, y) estimates.
+      sigma_x: scalar, sum of per-batch RBF bandwidths of x (0 for linear).
+      sigma_y: scalar, sum of per-batch RBF bandwidths of y (0 for linear).
+      n_batches: scalar int32, number of batches accumulated.
+    """
+
+    hsic_xy: jax.Array
+    hsic_xx: jax.Array
+    hsic_yy: jax.Array
+    sigma_x: jax.Array
+    sigma_y: jax.Array
+    n_batches: jax.Array
+
+
+class CovarianceState(NamedTuple):
+    """Sufficient statistics of two layers (a pytree).
+
+    Attributes:
+      n_samples: scalar, number of samples seen (float, so that it ``psum``s).
+      mean_x: ``(d1,)`` running mean of x.
+      mean_y: ``(d2,)`` running mean of y.
+      sxx: ``(d1, d1)`` centred co-moment ``sum (x - mean_x)(x - mean_x)^T``.
+      syy: ``(d2, d2)`` centred co-moment of y.
+      sxy: ``(d1, d2)`` centred cross co-moment.
+    """
+
+    n_samples: jax.Array
+    mean_x: jax.Array
+    mean_y: jax.Array
+    sxx: jax.Array
+    syy: jax.Array
+    sxy: jax.Array

@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import functools
-import numbers
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxcca._cca import mean_of_valid, n_trivial
-from jaxcca._linalg import Whitened, _mm, as_pair, cross_product, safe_svd, singular_values, whiten
-from jaxcca._linalg import check_finite as _check_values
+from jaxcca._checks import as_pair, raise_if_not_finite, validate_keep
+from jaxcca._linalg import safe_svd, singular_values
+from jaxcca._numerics import clip_correlations, first_k, mean_correlation, mm, n_trivial
 from jaxcca._results import SVCCAResult
+from jaxcca._whiten import cross_product, whiten
 
-__all__ = ["svcca", "svcca_distance", "svcca_similarity"]
-
-
-def validate_keep(keep) -> float | int:
-    """Checks the ``keep`` argument (a static Python number)."""
-    if isinstance(keep, bool) or not isinstance(keep, numbers.Real):
-        raise TypeError(
-            f"keep must be a float in (0, 1] (fraction of variance) or a positive int "
-            f"(number of directions), got {keep!r} of type {type(keep).__name__}. It is "
-            "static: pass a Python number, not an array."
-        )
-    if isinstance(keep, numbers.Integral):
-        if keep < 1:
-            raise ValueError(f"keep={keep}: an integer keep must be >= 1 directions.")
-        return int(keep)
-    keep = float(keep)
-    if not 0.0 < keep <= 1.0:
-        raise ValueError(
-            f"keep={keep}: a float keep is the fraction of variance to keep and must lie "
-            "in (0, 1]; use an int to keep a fixed number of directions."
-        )
-    return keep
+__all__ = ["reduce_whitened", "svcca", "svcca_distance", "svcca_similarity"]
 
 
-def reduce_whitened(w: Whitened, keep: float | int):
+def reduce_whitened(w, keep: float | int):
     """Top singular directions of a whitened representation.
 
     Returns:
@@ -47,7 +26,7 @@ def reduce_whitened(w: Whitened, keep: float | int):
       ``k`` zeroed; ``k`` the number kept; ``explained`` the fraction of
       variance they carry.
     """
-    ur, sr, _ = safe_svd(w.r)
+    ur, sr, _ = safe_svd(w.r)  # w: Whitened or MomentWhitened
     var = sr * sr
     total = jnp.sum(var)
     safe_total = jnp.where(total > 0, total, 1.0)
@@ -59,7 +38,7 @@ def reduce_whitened(w: Whitened, keep: float | int):
     else:
         k = jnp.asarray(min(keep, d), dtype=jnp.int32)
     k = jnp.minimum(k, w.rank).astype(jnp.int32)
-    mask = jnp.arange(d, dtype=jnp.int32) < k
+    mask = first_k(k, d)
     explained = jnp.sum(jnp.where(mask, var, 0.0)) / safe_total
     return jnp.where(mask[None, :], ur, 0.0), k, explained
 
@@ -69,14 +48,11 @@ def _svcca(x: jax.Array, y: jax.Array, keep, epsilon) -> SVCCAResult:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
     bx, kx, ex = reduce_whitened(wx, keep)
     by, ky, ey = reduce_whitened(wy, keep)
-    cross = _mm(_mm(bx.T, cross_product(wx, wy)), by)
-    s = singular_values(cross)
+    cross = mm(mm(bx.T, cross_product(wx, wy)), by)
     k = jnp.minimum(kx, ky)
-    rho = (
-        jnp.where(jnp.arange(s.shape[0], dtype=jnp.int32) < k, jnp.clip(s, 0.0, 1.0), 0.0) + 0.0 * s
-    )  # NaN in, NaN out
+    rho = clip_correlations(singular_values(cross), k)
     return SVCCAResult(
-        similarity=mean_of_valid(rho, k),
+        similarity=mean_correlation(rho, k),
         rho=rho,
         keep_x=kx,
         keep_y=ky,
@@ -142,7 +118,7 @@ def svcca(
     keep = validate_keep(keep)
     x, y = as_pair(x, y)
     if check_finite:
-        _check_values(x, y)
+        raise_if_not_finite(x, y)
     return _svcca(x, y, keep, epsilon)
 
 

@@ -26,29 +26,21 @@ dtype=jnp.float64)``, fed float32 batches) for ill-conditioned layers.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxcca._cca import cca_from_whitened, mean_of_valid, n_trivial
-from jaxcca._linalg import (
-    Whitened,
-    _mm,
-    _safe_div,
-    as_pair,
-    default_epsilon,
-    second_pass,
-    spectral_preconditioner,
-)
-from jaxcca._pwcca import pwcca_weights, validate_convention
-from jaxcca._results import CCAResult, PWCCAResult, SVCCAResult
-from jaxcca._svcca import reduce_whitened, validate_keep
+from jaxcca._cca import canonical_correlations, canonical_directions
+from jaxcca._checks import as_pair, validate_convention, validate_keep
+from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial
+from jaxcca._pwcca import pwcca_weights
+from jaxcca._results import CCAResult, CovarianceState, PWCCAResult, SVCCAResult
+from jaxcca._svcca import reduce_whitened
+from jaxcca._whiten import whiten_moments
 
 __all__ = [
     "CovarianceState",
     "cca",
+    "from_arrays",
     "init",
     "merge",
     "merge_across",
@@ -56,26 +48,6 @@ __all__ = [
     "svcca",
     "update",
 ]
-
-
-class CovarianceState(NamedTuple):
-    """Sufficient statistics of two layers (a pytree).
-
-    Attributes:
-      count: scalar, number of samples seen (float, so that it ``psum``s).
-      mean_x: ``(d1,)`` running mean of x.
-      mean_y: ``(d2,)`` running mean of y.
-      sxx: ``(d1, d1)`` centred co-moment ``sum (x - mean_x)(x - mean_x)^T``.
-      syy: ``(d2, d2)`` centred co-moment of y.
-      sxy: ``(d1, d2)`` centred cross co-moment.
-    """
-
-    count: jax.Array
-    mean_x: jax.Array
-    mean_y: jax.Array
-    sxx: jax.Array
-    syy: jax.Array
-    sxy: jax.Array
 
 
 def init(d1: int, d2: int, dtype=jnp.float32) -> CovarianceState:
@@ -99,19 +71,19 @@ def _batch_state(x: jax.Array, y: jax.Array, dtype) -> CovarianceState:
         jnp.asarray(x.shape[0], dtype),
         mx[0],
         my[0],
-        _mm(xc.T, xc),
-        _mm(yc.T, yc),
-        _mm(xc.T, yc),
+        mm(xc.T, xc),
+        mm(yc.T, yc),
+        mm(xc.T, yc),
     )
 
 
 def merge(a: CovarianceState, b: CovarianceState) -> CovarianceState:
     """Statistics of the union of two disjoint sets of samples (exact)."""
-    n = a.count + b.count
+    n = a.n_samples + b.n_samples
     safe_n = jnp.where(n > 0, n, 1.0)
-    fb = b.count / safe_n
+    fb = b.n_samples / safe_n
     dx, dy = b.mean_x - a.mean_x, b.mean_y - a.mean_y
-    c = a.count * b.count / safe_n
+    c = a.n_samples * b.n_samples / safe_n
     return CovarianceState(
         n,
         a.mean_x + fb * dx,
@@ -147,55 +119,24 @@ def merge_across(state: CovarianceState, axis_name) -> CovarianceState:
     Exact: ``S = sum_i (S_i + n_i (m_i - m)(m_i - m)^T)`` with the global mean
     ``m = sum_i n_i m_i / n``, computed with two ``psum`` rounds.
     """
-    n = jax.lax.psum(state.count, axis_name)
+    n = jax.lax.psum(state.n_samples, axis_name)
     safe_n = jnp.where(n > 0, n, 1.0)
-    mx = jax.lax.psum(state.count * state.mean_x, axis_name) / safe_n
-    my = jax.lax.psum(state.count * state.mean_y, axis_name) / safe_n
+    mx = jax.lax.psum(state.n_samples * state.mean_x, axis_name) / safe_n
+    my = jax.lax.psum(state.n_samples * state.mean_y, axis_name) / safe_n
     dx, dy = state.mean_x - mx, state.mean_y - my
-    c = state.count
+    c = state.n_samples
     sxx = jax.lax.psum(state.sxx + c * dx[:, None] * dx[None, :], axis_name)
     syy = jax.lax.psum(state.syy + c * dy[:, None] * dy[None, :], axis_name)
     sxy = jax.lax.psum(state.sxy + c * dx[:, None] * dy[None, :], axis_name)
     return CovarianceState(n, mx, my, sxx, syy, sxy)
 
 
-def whiten_covariance(cov: jax.Array, mean: jax.Array, count, *, epsilon=None) -> Whitened:
-    """:func:`jaxcca._linalg.whiten` from a co-moment matrix instead of data.
-
-    Returns a :class:`Whitened` with ``q=None``; ``w`` is the map ``T`` with
-    ``q = (x - mean) @ T`` orthonormal, and ``r = T^T cov``.
-    """
-    dtype = cov.dtype
-    finfo = np.finfo(dtype)
-    eps = default_epsilon(dtype) if epsilon is None else float(epsilon)
-    diag = jnp.diagonal(cov)
-    scale2 = (jnp.abs(mean) ** 2) * count + jnp.max(diag) * 1e-6
-    alive = diag > (64.0 * float(finfo.eps)) ** 2 * scale2
-    pos = alive & (diag > 0)
-    norms = jnp.where(pos, jnp.sqrt(jnp.where(pos, diag, 1.0)), 0.0)
-    inv = _safe_div(jnp.ones_like(norms), norms, pos)
-    g = cov * inv[:, None] * inv[None, :]
-    precond, keep1 = spectral_preconditioner(g, eps)
-    # d x d form of the second pass: without the samples, the first pass's
-    # round-off cannot be repaired (see the module docstring on float32).
-    keep, _, linv_t = second_pass(_mm(_mm(precond.T, g), precond), keep1)
-    t = _mm(inv[:, None] * precond, linv_t)
-    return Whitened(
-        q=None,
-        r=_mm(t.T, cov),
-        mask=keep,
-        rank=jnp.sum(keep, dtype=jnp.int32),
-        mean=mean,
-        w=t,
-    )
-
-
 def _whiten_both(state: CovarianceState, epsilon):
     if state.sxx.dtype not in (jnp.float32, jnp.float64):
         raise TypeError(f"state must hold float32 or float64, got {state.sxx.dtype}.")
-    wx = whiten_covariance(state.sxx, state.mean_x, state.count, epsilon=epsilon)
-    wy = whiten_covariance(state.syy, state.mean_y, state.count, epsilon=epsilon)
-    cross = _mm(_mm(wx.w.T, state.sxy), wy.w)
+    wx = whiten_moments(state.sxx, state.mean_x, state.n_samples, epsilon=epsilon)
+    wy = whiten_moments(state.syy, state.mean_y, state.n_samples, epsilon=epsilon)
+    cross = mm(mm(wx.w.T, state.sxy), wy.w)
     return wx, wy, cross
 
 
@@ -207,20 +148,20 @@ def cca(state: CovarianceState, *, epsilon: float | None = None) -> CCAResult:
     ``(x - state.mean_x) @ x_weights``.
     """
     wx, wy, cross = _whiten_both(state, epsilon)
-    u, rho, vt, k = cca_from_whitened(wx, wy, cross)
-    valid = (jnp.arange(rho.shape[0], dtype=jnp.int32) < k)[None, :]
+    u, rho, vt, k = canonical_directions(wx, wy, cross)
+    valid = first_k(k, rho.shape[0])[None, :]
     u, v = jnp.where(valid, u, 0.0), jnp.where(valid, vt.T, 0.0)
-    n = state.count
+    n = state.n_samples
     return CCAResult(
-        similarity=mean_of_valid(rho, k),
+        similarity=mean_correlation(rho, k),
         rho=rho,
-        x_weights=_mm(wx.w, u),
-        y_weights=_mm(wy.w, v),
+        x_weights=mm(wx.w, u),
+        y_weights=mm(wy.w, v),
         x_variates=jnp.zeros((0, rho.shape[0]), rho.dtype),
         y_variates=jnp.zeros((0, rho.shape[0]), rho.dtype),
         rank_x=wx.rank,
         rank_y=wy.rank,
-        n_trivial=jnp.maximum(wx.rank + wy.rank - (n - 1).astype(jnp.int32), 0),
+        n_trivial=n_trivial(n.astype(jnp.int32), wx.rank, wy.rank),
     )
 
 
@@ -232,13 +173,13 @@ def svcca(
     wx, wy, cross = _whiten_both(state, epsilon)
     bx, kx, ex = reduce_whitened(wx, keep)
     by, ky, ey = reduce_whitened(wy, keep)
-    _, rho, _, _ = cca_from_whitened(
-        wx._replace(rank=kx), wy._replace(rank=ky), _mm(_mm(bx.T, cross), by), compute_uv=False
+    rho, _ = canonical_correlations(
+        wx._replace(rank=kx), wy._replace(rank=ky), mm(mm(bx.T, cross), by)
     )
     k = jnp.minimum(kx, ky)
-    n = state.count.astype(jnp.int32)
+    n = state.n_samples.astype(jnp.int32)
     return SVCCAResult(
-        similarity=mean_of_valid(rho, k),
+        similarity=mean_correlation(rho, k),
         rho=rho,
         keep_x=kx,
         keep_y=ky,
@@ -246,7 +187,7 @@ def svcca(
         explained_y=ey,
         rank_x=wx.rank,
         rank_y=wy.rank,
-        n_trivial=jnp.maximum(kx + ky - (n - 1), 0),
+        n_trivial=n_trivial(n, kx, ky),
     )
 
 
@@ -256,14 +197,14 @@ def pwcca(
     """:func:`jaxcca.pwcca` of all the samples seen (weights from x)."""
     convention = validate_convention(convention)
     wx, wy, cross = _whiten_both(state, epsilon)
-    u, rho, _, k = cca_from_whitened(wx, wy, cross)
+    u, rho, _, k = canonical_directions(wx, wy, cross)
     weights = pwcca_weights(wx, u, k, convention=convention)
-    n = state.count.astype(jnp.int32)
+    n = state.n_samples.astype(jnp.int32)
     return PWCCAResult(
         similarity=jnp.sum(weights * rho),
         weights=weights,
         rho=rho,
-        mean_rho=mean_of_valid(rho, k),
+        mean_rho=mean_correlation(rho, k),
         rank_x=wx.rank,
         rank_y=wy.rank,
         n_trivial=n_trivial(n, wx.rank, wy.rank),

@@ -1,100 +1,17 @@
 """One battery for every public measure: jit == eager, vmap == loop, dtype kept,
 compiled once, finite gradients (also at x == y and other degenerate inputs).
 
-To add a measure, append a ``Measure`` to ``MEASURES``.
+The measures come from the registry in ``tests/measures.py``.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxcca
-
-
-@dataclasses.dataclass(frozen=True)
-class Measure:
-    name: str
-    fn: Callable  # (x, y) -> scalar similarity (or distance)
-    make: Callable = None  # rng, dtype -> (x, y); default: dense (n, d) pair
-    symmetric: bool = False
-    self_value: float | None = 1.0  # value of fn(x, x)
-
-
-def dense_pair(rng, dtype, n=60, d1=7, d2=5):
-    x = rng.standard_normal((n, d1))
-    y = np.tanh(x @ rng.standard_normal((d1, d2))) + 0.3 * rng.standard_normal((n, d2))
-    return x.astype(dtype), y.astype(dtype)
-
-
-MEASURES = [
-    Measure("cca_similarity", jaxcca.cca_similarity, symmetric=True),
-    Measure("cca_distance", jaxcca.cca_distance, symmetric=True, self_value=0.0),
-    Measure("svcca_similarity", lambda x, y: jaxcca.svcca_similarity(x, y, keep=0.99)),
-    Measure("svcca_similarity_k3", lambda x, y: jaxcca.svcca_similarity(x, y, keep=3)),
-    Measure("svcca_distance", jaxcca.svcca_distance, self_value=0.0),
-    Measure("pwcca_similarity", jaxcca.pwcca_similarity),
-    Measure(
-        "pwcca_similarity_svcca",
-        lambda x, y: jaxcca.pwcca_similarity(x, y, convention="svcca"),
-    ),
-    Measure("pwcca_distance", jaxcca.pwcca_distance, self_value=0.0),
-    Measure("cka_similarity", jaxcca.cka_similarity, symmetric=True),
-    Measure(
-        "cka_debiased",
-        lambda x, y: jaxcca.cka_similarity(x, y, debiased=True),
-        symmetric=True,
-    ),
-    Measure("cka_rbf", lambda x, y: jaxcca.cka_similarity(x, y, kernel="rbf"), symmetric=True),
-    Measure(
-        "cka_rbf_debiased_sigma",
-        lambda x, y: jaxcca.cka_similarity(x, y, kernel="rbf", sigma=3.0, debiased=True),
-        symmetric=True,
-    ),
-    Measure("cka_distance", jaxcca.cka_distance, symmetric=True, self_value=0.0),
-    Measure(
-        "minibatch_cka",
-        lambda x, y: (
-            jaxcca.minibatch_cka(
-                x.reshape(4, -1, x.shape[1]), y.reshape(4, -1, y.shape[1])
-            ).similarity
-        ),
-        symmetric=True,
-    ),
-    Measure("procrustes_similarity", jaxcca.procrustes_similarity, symmetric=True),
-    Measure("procrustes_distance", jaxcca.procrustes_distance, symmetric=True, self_value=0.0),
-    Measure(
-        "procrustes_angular",
-        lambda x, y: jaxcca.procrustes_distance(x, y, angular=True),
-        symmetric=True,
-        self_value=0.0,
-    ),
-]
-
-
-def conv_pair(rng, dtype):
-    """A dense pair whose columns are read as (2, 2, C) conv maps by the measure."""
-    return dense_pair(rng, dtype, n=60, d1=12, d2=8)
-
-
-def as_conv(fn):
-    return lambda x, y: fn(x.reshape(x.shape[0], 2, 2, -1), y.reshape(y.shape[0], 2, 2, -1))
-
-
-MEASURES += [
-    Measure("dft_cca_similarity", as_conv(jaxcca.dft_cca_similarity), make=conv_pair),
-    Measure(
-        "dft_cca_projection",
-        as_conv(lambda x, y: jaxcca.dft_cca_similarity(x, y, weighting="projection")),
-        make=conv_pair,
-    ),
-    Measure("dft_cca_distance", as_conv(jaxcca.dft_cca_distance), make=conv_pair, self_value=0.0),
-]
+from .measures import MEASURES, dense_pair
 
 IDS = [m.name for m in MEASURES]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}

@@ -7,7 +7,7 @@ cross matrix. Entry ``[i, j]`` is ``measure(xs[i], ys[j])``.
 How it is fast:
 
 1. each representation is centred and whitened once (``m`` factorizations,
-   not ``m**2``; :func:`jaxcca._linalg.whiten`), and the whitened bases are laid
+   not ``m**2``; :func:`jaxcca._whiten.whiten`), and the whitened bases are laid
    side by side, ``Q = [q_1 ... q_m]`` of shape ``(n, m * d)``;
 2. the matrix is cut into tiles of ``block_size x block_size`` pairs; a tile
    ``(I, J)`` is one matrix product ``Q_I^T Q_J`` (BLAS-3 over
@@ -51,10 +51,14 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxcca._cca import mean_of_valid
-from jaxcca._linalg import _mm, as_single, eigh_nograd, safe_svd, singular_values, whiten
-from jaxcca._pwcca import _orthonormalize_columns, validate_convention
-from jaxcca._svcca import reduce_whitened, validate_keep
+from jaxcca._checks import as_single, validate_convention, validate_keep
+from jaxcca._hsic import linear_cka_basis
+from jaxcca._linalg import eigh_nograd, psd_sqrt_from_svd, safe_svd, singular_values
+from jaxcca._numerics import clip_correlations, first_k, mean_correlation, mm, safe_div, safe_sqrt
+from jaxcca._procrustes import unit_frobenius
+from jaxcca._pwcca import paper_projections, projection_weights, svcca_projections
+from jaxcca._svcca import reduce_whitened
+from jaxcca._whiten import whiten
 
 __all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "symmetrize"]
 
@@ -89,13 +93,8 @@ class PairwiseMeasure:
 # ----------------------------------------------------------------------------
 
 
-def _valid(k, size):
-    return jnp.arange(size, dtype=jnp.int32) < k
-
-
 def _mean_valid_sv(cross, k):
-    s = singular_values(cross)
-    return mean_of_valid(jnp.where(_valid(k, s.shape[0]), jnp.clip(s, 0.0, 1.0), 0.0), k)
+    return mean_correlation(clip_correlations(singular_values(cross), k), k)
 
 
 def _prep_cca(x, *, epsilon=None):
@@ -112,7 +111,7 @@ def _prep_svcca(x, *, epsilon=None, keep=0.99):
     basis, k, _ = reduce_whitened(w, keep)
     # Rotate once per representation: q @ basis spans the kept directions, so
     # a pair's cross product is basis_i^T (q_i^T q_j) basis_j for free.
-    return {"q": _mm(w.q, basis), "k": k}
+    return {"q": mm(w.q, basis), "k": k}
 
 
 def _pair_svcca(cross, a, b):
@@ -125,7 +124,7 @@ def _prep_pwcca(x, *, epsilon=None, convention="paper"):
     if convention == "svcca":
         # (r r^T)^{1/2}, once per representation (jaxcca.pwcca_weights forms it per pair).
         ur, sr, _ = safe_svd(w.r)
-        out["r_sqrt"] = _mm(ur * sr[None, :], ur.T)
+        out["r_sqrt"] = psd_sqrt_from_svd(ur, sr)
     return out
 
 
@@ -138,40 +137,34 @@ def _left_vectors(cross, p):
     multiplied by ``rho``). pairwise is not meant for gradients; the
     single-pair functions are.
     """
-    lam, vecs = eigh_nograd(_mm(cross, cross.T))
+    lam, vecs = eigh_nograd(mm(cross, cross.T))
     lam, vecs = lam[::-1][:p], vecs[:, ::-1][:, :p]
-    return jnp.sqrt(jnp.clip(lam, 0.0, None)), vecs
+    return safe_sqrt(lam), vecs
 
 
 def _pwcca_from(u, s, k, a, convention):
     """``sum(weights * rho)`` with weights from ``a``'s ``r`` (jaxcca.pwcca_weights)."""
-    valid = _valid(k, s.shape[0])
-    rho = jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0)
+    rho = clip_correlations(s, k)
+    valid = first_k(k, s.shape[0])
     if convention == "paper":
-        proj = _mm(u.T, a["r"])
+        proj = paper_projections(u, a["r"])
     else:
-        basis = _orthonormalize_columns(_mm(a["r_sqrt"], u), valid)
-        proj = _mm(basis.T, a["r"])
-    alpha = jnp.where(valid, jnp.sum(jnp.abs(proj), axis=1), 0.0)
-    total = jnp.sum(alpha)
-    return jnp.sum(alpha * rho) / jnp.where(total > 0, total, 1.0)
+        proj = svcca_projections(u, a["r"], a["r_sqrt"], valid)
+    return jnp.sum(projection_weights(proj, valid) * rho)
 
 
 def _pair_pwcca(cross, a, b, *, convention="paper"):
     p = min(cross.shape)
     if cross.shape[0] > cross.shape[1]:  # x wider: u = cross v / s
         s, v = _left_vectors(cross.T, p)
-        u = _mm(cross, v) * jnp.where(s > 0, 1.0 / jnp.where(s > 0, s, 1.0), 0.0)[None, :]
+        u = mm(cross, v) * safe_div(jnp.ones_like(s), s, s > 0)[None, :]
     else:
         s, u = _left_vectors(cross, p)
     return _pwcca_from(u, s, jnp.minimum(a["rank"], b["rank"]), a, convention)
 
 
 def _prep_cka(x):
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
-    gram_norm = jnp.sqrt(jnp.sum(_mm(xc.T, xc) ** 2))
-    scale = jnp.where(gram_norm > 0, jax.lax.rsqrt(jnp.where(gram_norm > 0, gram_norm, 1.0)), 0.0)
-    return {"q": xc * scale}
+    return {"q": linear_cka_basis(x)}
 
 
 def _pair_cka(cross, a, b):
@@ -180,10 +173,7 @@ def _pair_cka(cross, a, b):
 
 
 def _prep_procrustes(x):
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
-    sq = jnp.sum(xc * xc)
-    scale = jnp.where(sq > 0, jax.lax.rsqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
-    return {"q": xc * scale}
+    return {"q": unit_frobenius(x)[0]}
 
 
 def _pair_procrustes(cross, a, b):
@@ -480,7 +470,7 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
         qa = jax.lax.dynamic_slice_in_dim(q_x, i0, b1, axis=1).reshape(n, b1 * d1)
         qb = jax.lax.dynamic_slice_in_dim(q_y, j0, b2, axis=1).reshape(n, b2 * d2)
         # One product for the whole tile: (b1 * d1, b2 * d2) = Q_I^T Q_J.
-        cross = _mm(qa.T, qb).reshape(b1, d1, b2, d2).transpose(0, 2, 1, 3)
+        cross = mm(qa.T, qb).reshape(b1, d1, b2, d2).transpose(0, 2, 1, 3)
         da = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i0, b1), rest_x)
         db = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, j0, b2), rest_y)
         f = jax.vmap(jax.vmap(pair, (0, None, 0)), (0, 0, None))

@@ -1,0 +1,228 @@
+"""HSIC estimators behind CKA: linear (feature or Gram form) and RBF, biased and unbiased.
+
+Every function here works on one pair and returns HSIC terms or the CKA
+normalisation of them; the public functions in :mod:`jaxcca._cka` and the
+``"cka"`` measure of :func:`jaxcca.pairwise` are built on them. See
+:mod:`jaxcca._cka` for the estimators' definitions and references.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcca._numerics import mm, nonconstant, safe_rsqrt, safe_sqrt
+
+__all__ = [
+    "center_gram",
+    "centred",
+    "cka_from_hsic",
+    "hsic_from_grams",
+    "hsic_terms",
+    "kth_smallest",
+    "linear_cka_basis",
+    "linear_hsic_features",
+    "median_nonneg",
+    "rbf_gram",
+    "unit_scale",
+    "use_feature_form",
+]
+
+
+def centred(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Centred columns and whether ``x`` is non-constant (else the result is zeroed).
+
+    "Constant" means every centred entry is below 64 eps times the largest
+    mean, the round-off that centring leaves behind; its CKA is then 0.
+    """
+    mean = jnp.mean(x, axis=0, keepdims=True)
+    xc = x - mean
+    alive = nonconstant(xc, mean)
+    return jnp.where(alive, xc, 0.0), alive
+
+
+def unit_scale(xc: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(xc / a, a)`` with ``a = max|xc|`` held constant for differentiation.
+
+    Linear HSIC is homogeneous of degree 2 in each argument, so the value and
+    the derivative of ``hsic(xc / a) * a**2`` are those of ``hsic(xc)`` for any
+    constant ``a``; the scaling only keeps fourth powers of activations away
+    from float32 overflow.
+    """
+    a = jax.lax.stop_gradient(jnp.max(jnp.abs(xc)))
+    a = jnp.where(a > 0, a, 1.0)
+    return xc / a, a
+
+
+def use_feature_form(n: int, d1: int, d2: int) -> bool:
+    # Multiplications: feature form n (d1 d2 + d1^2 + d2^2); Gram form n^2 (d1 + d2).
+    return d1 * d1 + d1 * d2 + d2 * d2 <= n * (d1 + d2)
+
+
+def linear_hsic_features(xc: jax.Array, yc: jax.Array, debiased: bool):
+    """``(hsic_xy, hsic_xx, hsic_yy)`` of the linear kernel without ``n x n`` matrices.
+
+    Biased: ``||x_c^T y_c||_F^2 / (n - 1)^2``. Unbiased (expanding Song et al.
+    2012, eq. 5 for ``K = x_c x_c^T``): with row norms ``r_x = diag(K)`` and
+    ``t_x = tr(K)``, ``n (n - 3) HSIC_1 = ||x_c^T y_c||_F^2 - n / (n - 2) r_x . r_y
+    + t_x t_y / ((n - 1) (n - 2))`` (the column sums of ``K`` vanish because
+    ``x_c`` is centred).
+    """
+    n = xc.shape[0]
+    cxy = mm(xc.T, yc)
+    cxx = mm(xc.T, xc)
+    cyy = mm(yc.T, yc)
+    sxy, sxx, syy = jnp.sum(cxy * cxy), jnp.sum(cxx * cxx), jnp.sum(cyy * cyy)
+    if not debiased:
+        scale = 1.0 / float((n - 1) ** 2)
+        return sxy * scale, sxx * scale, syy * scale
+    rx, ry = jnp.sum(xc * xc, axis=1), jnp.sum(yc * yc, axis=1)
+    tx, ty = jnp.sum(rx), jnp.sum(ry)
+    a, b = float(n) / float(n - 2), 1.0 / float((n - 1) * (n - 2))
+    scale = 1.0 / float(n * (n - 3))
+
+    def u(s, ra, rb, ta, tb):
+        return (s - a * jnp.sum(ra * rb) + b * ta * tb) * scale
+
+    return u(sxy, rx, ry, tx, ty), u(sxx, rx, rx, tx, tx), u(syy, ry, ry, ty, ty)
+
+
+def center_gram(k: jax.Array, debiased: bool) -> jax.Array:
+    """Double-centred ``H K H`` (biased) or U-centred ``K~`` (unbiased) kernel matrix.
+
+    U-centring (Székely & Rizzo 2014, section 2): for ``i != j``,
+    ``K~_ij = K_ij - R_i / (n - 2) - R_j / (n - 2) + S / ((n - 1) (n - 2))`` with
+    ``R_i`` the row sums and ``S`` the total of ``K`` with its diagonal zeroed,
+    and ``K~_ii = 0``; then ``<K~, L~>_F / (n (n - 3))`` is the unbiased HSIC.
+    """
+    n = k.shape[0]
+    if not debiased:
+        r = jnp.mean(k, axis=1)
+        return k - r[:, None] - r[None, :] + jnp.mean(r)
+    off = ~jnp.eye(n, dtype=bool)
+    k = jnp.where(off, k, 0.0)
+    r = jnp.sum(k, axis=1)
+    s = jnp.sum(r)
+    kt = k - (r[:, None] + r[None, :]) / float(n - 2) + s / float((n - 1) * (n - 2))
+    return jnp.where(off, kt, 0.0)
+
+
+def hsic_from_grams(kx: jax.Array, ky: jax.Array, debiased: bool):
+    n = kx.shape[0]
+    a, b = center_gram(kx, debiased), center_gram(ky, debiased)
+    scale = 1.0 / float(n * (n - 3)) if debiased else 1.0 / float((n - 1) ** 2)
+    return jnp.sum(a * b) * scale, jnp.sum(a * a) * scale, jnp.sum(b * b) * scale
+
+
+def kth_smallest(v: jax.Array, k: int) -> jax.Array:
+    """The ``k``-th smallest (0-based) of the non-negative floats ``v`` (1-D), no sort.
+
+    Bisection on the IEEE bit patterns, whose integer order is the float order
+    for non-negative values: one counting pass per bit (32 or 64 passes), which
+    on CPU is several times faster than ``jnp.sort`` of ``n**2`` values. Not
+    differentiated (the caller selects the matching entries of ``v``).
+    """
+    itype = jnp.int64 if v.dtype == np.float64 else jnp.int32
+    bits = jax.lax.bitcast_convert_type(v, itype)
+
+    def body(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        enough = jnp.sum(bits <= mid, dtype=jnp.int32) >= k + 1
+        return jnp.where(enough, lo, mid + 1), jnp.where(enough, mid, hi)
+
+    start = (jnp.zeros((), itype), jnp.max(bits))
+    _, hi = jax.lax.fori_loop(0, 8 * v.dtype.itemsize, body, start)
+    return jax.lax.bitcast_convert_type(hi, v.dtype)
+
+
+def median_nonneg(v: jax.Array) -> jax.Array:
+    """``numpy.median`` of the non-negative entries of ``v`` (all of them).
+
+    The derivative goes to the selected entries (shared equally among ties).
+    """
+    v = v.reshape(-1)
+    m = v.shape[0]
+    c = jax.lax.stop_gradient(v)
+    lo = kth_smallest(c, (m - 1) // 2)
+    if m % 2:
+        hi = lo
+    else:  # the next order statistic: lo again if tied, else the next larger value
+        tied = jnp.sum(c <= lo, dtype=jnp.int32) >= m // 2 + 1
+        hi = jnp.where(tied, lo, jnp.min(jnp.where(c > lo, c, jnp.inf)))
+
+    def pick(t):  # value exactly t; derivative 1 / (number of ties) on each tie
+        hit = c == t
+        share = jnp.sum(jnp.where(hit, v - c, 0.0))
+        return t + share / jnp.maximum(jnp.sum(hit, dtype=jnp.int32), 1).astype(v.dtype)
+
+    med = 0.5 * (pick(lo) + pick(hi))
+    return jnp.where(jnp.any(jnp.isnan(c)), jnp.nan, med)
+
+
+def rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
+    """RBF kernel ``exp(-||x_i - x_j||^2 / (2 sigma^2))`` and the ``sigma`` used.
+
+    With ``mode == "threshold"``, ``sigma^2 = threshold^2 * median(D)`` where
+    ``D`` is the full ``n x n`` matrix of squared distances, diagonal zeros
+    included (as in Kornblith et al.'s notebook, ``gram_rbf``). No square root
+    is taken on the differentiated path. If ``sigma`` is 0 (more than half of
+    the pairs coincide), the kernel is the indicator of coinciding samples.
+    """
+    n = xc.shape[0]
+    g = mm(xc, xc.T)
+    sq = jnp.sum(xc * xc, axis=1)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
+    d2 = jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
+    v = jnp.asarray(value, dtype=xc.dtype)
+    s2 = v * v * median_nonneg(d2) if mode == "threshold" else v * v
+    ok = ~(s2 <= 0)  # NaN takes the exp branch and propagates
+    safe = jnp.where(ok, s2, 1.0)
+    k = jnp.where(ok, jnp.exp(-d2 / (2.0 * safe)), (d2 == 0).astype(xc.dtype))
+    sigma = jnp.where(ok, jnp.sqrt(safe), 0.0)
+    return k, sigma
+
+
+def hsic_terms(x, y, mode, value, debiased):
+    """``(hsic_xy, hsic_xx, hsic_yy, sigma_x, sigma_y)`` for one pair."""
+    (xc, okx), (yc, oky) = centred(x), centred(y)
+    if mode == "linear":
+        xs, ax = unit_scale(xc)
+        ys, ay = unit_scale(yc)
+        n, d1 = xs.shape
+        if use_feature_form(n, d1, ys.shape[1]):
+            hxy, hxx, hyy = linear_hsic_features(xs, ys, debiased)
+        else:
+            hxy, hxx, hyy = hsic_from_grams(mm(xs, xs.T), mm(ys, ys.T), debiased)
+        ax2, ay2 = ax * ax, ay * ay
+        hxy, hxx, hyy = hxy * ax2 * ay2, hxx * ax2 * ax2, hyy * ay2 * ay2
+        sx = sy = jnp.zeros((), x.dtype)
+    else:
+        kx, sx = rbf_gram(xc, mode, value)
+        ky, sy = rbf_gram(yc, mode, value)
+        hxy, hxx, hyy = hsic_from_grams(kx, ky, debiased)
+    # A constant side has an exactly zero centred kernel (not round-off of one).
+    return (
+        jnp.where(okx & oky, hxy, 0.0),
+        jnp.where(okx, hxx, 0.0),
+        jnp.where(oky, hyy, 0.0),
+        sx,
+        sy,
+    )
+
+
+def cka_from_hsic(hxy, hxx, hyy, debiased: bool) -> jax.Array:
+    """CKA normalisation ``hxy / sqrt(hxx hyy)``, no NaN (value or gradient) where a norm is 0."""
+    ok = (hxx > 0) & (hyy > 0)
+    sim = jnp.where(ok, hxy * safe_rsqrt(hxx) * safe_rsqrt(hyy), 0.0)
+    # Clip round-off only (Cauchy-Schwarz bounds the exact value); NaN in, NaN out.
+    sim = jnp.clip(sim, -1.0 if debiased else 0.0, 1.0)
+    return sim + 0.0 * (hxy + hxx + hyy)
+
+
+def linear_cka_basis(x: jax.Array) -> jax.Array:
+    """Centred ``x`` over ``||x_c^T x_c||_F^{1/2}``: linear CKA of two such is ``||a^T b||_F^2``."""
+    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    gram_norm = safe_sqrt(jnp.sum(mm(xc.T, xc) ** 2))
+    return xc * safe_rsqrt(gram_norm)

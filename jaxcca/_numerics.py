@@ -1,0 +1,118 @@
+"""Elementwise idioms shared by every measure, each written once.
+
+Masked square roots and divisions whose unused branch carries no NaN gradient
+(the double ``where``), the first-``k`` mask that stands for a slice of traced
+length, NaN pass-through, the clipped and masked canonical correlations with
+their mean, the dead-neuron rule, and the count of trivially perfect
+correlations. Nothing here knows about a particular measure.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "HIGHEST",
+    "alive_neurons",
+    "clip_correlations",
+    "first_k",
+    "mean_correlation",
+    "mm",
+    "n_trivial",
+    "nonconstant",
+    "propagate_nan",
+    "safe_div",
+    "safe_rsqrt",
+    "safe_sqrt",
+]
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def mm(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a @ b`` at full float32 precision (covariances are formed with it)."""
+    return jnp.matmul(a, b, precision=HIGHEST)
+
+
+def safe_div(num: jax.Array, den: jax.Array, ok: jax.Array) -> jax.Array:
+    """``num / den`` where ``ok``, else 0, with no NaN in either branch's gradient."""
+    safe_den = jnp.where(ok, den, jnp.ones_like(den))
+    return jnp.where(ok, num / safe_den, jnp.zeros_like(num))
+
+
+def safe_sqrt(x: jax.Array) -> jax.Array:
+    """``sqrt(x)`` for ``x > 0``, else 0; finite gradient at 0 (double ``where``)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
+def safe_rsqrt(x: jax.Array) -> jax.Array:
+    """``1 / sqrt(x)`` for ``x > 0``, else 0; finite gradient at 0 (double ``where``)."""
+    pos = x > 0
+    return jnp.where(pos, jax.lax.rsqrt(jnp.where(pos, x, 1.0)), 0.0)
+
+
+def first_k(k: jax.Array, size: int) -> jax.Array:
+    """``(size,)`` bool mask of the first ``k`` entries: a slice of traced length."""
+    return jnp.arange(size, dtype=jnp.int32) < k
+
+
+def propagate_nan(value: jax.Array, source: jax.Array) -> jax.Array:
+    """``value``, made NaN wherever ``source`` holds NaN or Inf (NaN in, NaN out).
+
+    Masks compare False on NaN, so a masked result would otherwise hide a NaN
+    input behind a quiet 0. Adds ``0 * sum(source)``.
+    """
+    return value + 0.0 * jnp.sum(source).astype(value.dtype)
+
+
+def clip_correlations(s: jax.Array, k: jax.Array) -> jax.Array:
+    """Singular values to canonical correlations: clipped to [0, 1], zero past ``k``.
+
+    NaN in ``s`` passes through.
+    """
+    valid = first_k(k, s.shape[0])
+    return propagate_nan(jnp.where(valid, jnp.clip(s, 0.0, 1.0), 0.0), s)
+
+
+def mean_correlation(rho: jax.Array, k: jax.Array) -> jax.Array:
+    """Sum of ``rho`` divided by ``max(k, 1)`` (entries past ``k`` are 0)."""
+    return jnp.sum(rho) / jnp.maximum(k, 1).astype(rho.dtype)
+
+
+def n_trivial(n, rank_x: jax.Array, rank_y: jax.Array) -> jax.Array:
+    """Number of canonical correlations forced to 1 by the ranks alone.
+
+    Two subspaces of the ``(n - 1)``-dimensional centred sample space intersect
+    in at least ``rank_x + rank_y - (n - 1)`` dimensions.
+    """
+    return jnp.maximum(rank_x + rank_y - (n - 1), 0)
+
+
+def alive_neurons(norms: jax.Array, mean: jax.Array, n) -> jax.Array:
+    """The dead-neuron rule: which centred neurons carry more than round-off.
+
+    A neuron is dead when its centred norm is at the round-off level of its
+    values (an exactly constant neuron leaves ~``eps * |mean| * sqrt(n)``
+    behind) or below ``1e-3`` of that level relative to the largest neuron.
+
+    Args:
+      norms: ``(..., d)`` centred Euclidean norms of the neurons.
+      mean: ``(..., d)`` their means (real or complex).
+      n: the number of samples (may be traced).
+    """
+    eps = float(np.finfo(norms.dtype).eps)
+    root_n = jnp.sqrt(jnp.asarray(n, norms.dtype))
+    scale = jnp.abs(mean) * root_n + jnp.max(norms, axis=-1, keepdims=True) * 1e-3
+    return norms > 64.0 * eps * scale
+
+
+def nonconstant(xc: jax.Array, mean: jax.Array) -> jax.Array:
+    """Whether a centred representation is more than the round-off of its mean.
+
+    Written as ``not (<=)`` so that NaN counts as non-constant and propagates.
+    """
+    eps = float(np.finfo(xc.dtype).eps)
+    return ~(jnp.max(jnp.abs(xc)) <= 64.0 * eps * jnp.max(jnp.abs(mean)))
