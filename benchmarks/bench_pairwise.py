@@ -189,7 +189,7 @@ def main():
             f"extrapolated to 200 networks: {est:.1f} s on {jax.default_backend()} "
             "(an estimate from measured per-pair cost, not a measured sweep)."
         )
-        readme_value += f"; 200-network sweep estimate {est:.1f} s"
+        readme_value += f"; 200-network sweep (n={a.sweep_n}, d={a.sweep_d}) estimated {est:.1f} s"
     report(
         a,
         title="bench_pairwise: all-pairs PWCCA",
