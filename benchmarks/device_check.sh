@@ -17,6 +17,7 @@ jsondir="${report%.md}.json.d"
 mkdir -p "$jsondir" "$(dirname "$report")"
 rm -f "$jsondir"/*.json
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's jaxcca
 quick=${QUICK:-0}
 t_start=$(date +%s)
 

@@ -88,10 +88,12 @@ def test_tiles_batched_as_on_an_accelerator_give_the_same_result(
     reps, expected, measure, monkeypatch
 ):
     # On GPU several tiles go through each pair's decomposition as one batch
-    # (pairwise._tiles_at_once); force that path here: 3 tiles at once over 6
-    # tiles (block_size 2, 5 representations) leaves a remainder batch too.
+    # (_tiles_at_once); force that path here: 3 tiles at once over 6 tiles
+    # (block_size 2, 5 representations) leaves a remainder batch too.
     pw = sys.modules[jaxcca.pairwise.__module__]  # the module that defines pairwise
     monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 3)
+    # ... and PWCCA's two directions from two eigendecompositions, not one SVD.
+    monkeypatch.setattr(pw, "_both_directions_at_once", lambda platform: False)
     pw._compiled_step.cache_clear()
     try:
         got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_size=2, **OPTS[measure]))
