@@ -69,11 +69,16 @@ def make_layers(n, hw, c, seed=0):
 def floor_fn(x, y):
     """FFTs + the three complex Gram products at every rfft frequency (batched)."""
     fx, fy = jnp.fft.rfft2(x, axes=(1, 2)), jnp.fft.rfft2(y, axes=(1, 2))
-    zx = fx.reshape(fx.shape[0], -1, fx.shape[-1])  # (N, F, C)
-    zy = fy.reshape(fy.shape[0], -1, fy.shape[-1])
+    # (F, N, C): frequencies lead, so each Gram product is one batched matmul
+    zx = jnp.moveaxis(fx.reshape(fx.shape[0], -1, fx.shape[-1]), 1, 0)
+    zy = jnp.moveaxis(fy.reshape(fy.shape[0], -1, fy.shape[-1]), 1, 0)
     hi = jax.lax.Precision.HIGHEST
-    gram = functools.partial(jnp.einsum, "nfa,nfb->fab", precision=hi)
-    return gram(jnp.conj(zx), zx), gram(jnp.conj(zy), zy), gram(jnp.conj(zx), zy)
+    zxh = jnp.conj(jnp.swapaxes(zx, 1, 2))
+    return (
+        jnp.matmul(zxh, zx, precision=hi),
+        jnp.matmul(jnp.conj(jnp.swapaxes(zy, 1, 2)), zy, precision=hi),
+        jnp.matmul(zxh, zy, precision=hi),
+    )
 
 
 def main():
