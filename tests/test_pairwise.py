@@ -88,10 +88,11 @@ def test_tiles_batched_as_on_an_accelerator_give_the_same_result(
     reps, expected, measure, monkeypatch
 ):
     # On GPU several tiles go through each pair's decomposition as one batch
-    # (_tiles_at_once); force that path here: 3 tiles at once over 6 tiles
-    # (block_size 2, 5 representations) leaves a remainder batch too.
+    # (_tiles_at_once); force that path here: 4 tiles at once over the 6 tiles
+    # of the square matrix (block_size 2, 5 representations) leaves a remainder
+    # of 2, and the 3 tiles of the cross matrix are fewer than one batch.
     pw = sys.modules[jaxcca.pairwise.__module__]  # the module that defines pairwise
-    monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 3)
+    monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 4)
     # ... and PWCCA's two directions from two eigendecompositions, not one SVD.
     monkeypatch.setattr(pw, "_both_directions_at_once", lambda platform: False)
     pw._compiled_step.cache_clear()
