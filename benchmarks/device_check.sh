@@ -82,7 +82,7 @@ else
   step bench_pairwise 100 $py benchmarks/bench_pairwise.py --scaling 64,128 --repeat 3 \
     --numpy-pairs 16 --loop-pairs 64 --sweep --sweep-m 64 $(md pairwise)
   step bench_dft 40 $py benchmarks/bench_dft.py --repeat 3 $(md dft)
-  step bench_solvers 120 $py benchmarks/bench_solvers.py --max-elements 67108864 --repeat 3 \
+  step bench_solvers 120 $py benchmarks/bench_solvers.py --max-elements 134217728 --repeat 3 \
     $(md solvers)
   step bench_cka 25 $py benchmarks/bench_cka.py --repeat 3
   step bench_train_step 25 $py benchmarks/bench_train_step.py --steps 10
