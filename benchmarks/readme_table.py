@@ -15,8 +15,12 @@ import argparse
 import json
 
 
-def table(paths):
-    """Markdown table: one row per benchmark label, one column per hardware."""
+def table(paths, pending=()):
+    """Markdown table: one row per benchmark label, one column per hardware.
+
+    ``pending`` names extra columns (hardware not measured yet), filled with
+    "not measured".
+    """
     cells, labels, hardware, commands = {}, [], [], []
     for path in paths:
         with open(path) as f:
@@ -31,6 +35,7 @@ def table(paths):
             hardware.append(hw)
         cells[row["label"], hw] = row["value"]
         commands.append(f"{hw}: `{res['command']}`")
+    hardware += [p for p in pending if p not in hardware]
     lines = ["| benchmark | " + " | ".join(hardware) + " |", "|" + " --- |" * (len(hardware) + 1)]
     for label in labels:
         lines.append(
@@ -49,8 +54,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("json", nargs="+")
     p.add_argument("-o", "--output", help="write here instead of printing")
+    p.add_argument("--pending", action="append", default=[], help="a column not measured yet")
     a = p.parse_args()
-    out = table(a.json)
+    out = table(a.json, a.pending)
     if a.output:
         with open(a.output, "w") as f:
             f.write(out)

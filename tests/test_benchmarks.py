@@ -45,6 +45,9 @@ def test_readme_table_has_a_column_per_hardware_and_marks_gaps(tmp_path):
     assert lines[0] == "| benchmark | 2 CPU cores (jax 0.0) | NVIDIA H200 (jax 0.0) |"
     assert lines[2] == "| core | 1.5x | 9.0x |"
     assert lines[3] == "| dft | 4.1x | not measured |"
+    pending = readme_table.table(paths[:1], pending=["GPU"]).splitlines()
+    assert pending[0] == "| benchmark | 2 CPU cores (jax 0.0) | GPU |"
+    assert pending[2] == "| core | 1.5x | not measured |"
 
 
 def test_pairwise_floor_is_the_tiles_pairwise_computes():
