@@ -16,7 +16,9 @@ import jax
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
-sys.path.insert(0, os.path.dirname(__file__))
+# this checkout's jaxcca (not an installed one), and the helpers beside this script
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
 from _timing import best_of  # noqa: E402
 

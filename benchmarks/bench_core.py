@@ -1,26 +1,51 @@
-"""cca / svcca / pwcca on two layers of 10,000 samples x 500 neurons.
+"""cca / svcca / pwcca on two layers of 10,000 samples x 500 neurons, against the floor.
 
 (The google/svcca layout would call these 500 x 10000 arrays: neurons x datapoints.)
-Side by side in one run: jaxcca in float32 and float64, and a plain NumPy float64
-implementation of the same formulas (covariances, eigh inverse square roots, SVD),
-as google/svcca computes them. Prints times and ratios.
+Side by side in one run (round robin, best of ``--repeat``): jaxcca in float32 and
+float64, a plain NumPy float64 implementation of the same formulas (covariances, eigh
+inverse square roots, SVD) as google/svcca computes them, and the floor: the three
+Gram products ``x^T x``, ``y^T y``, ``x^T y`` in float32 under jit, the n-sized work
+any covariance-based CCA needs. Prints each measure's time as a multiple of the floor
+and its speedup over NumPy, and the float32 error against float64.
 
-    python benchmarks/bench_core.py [--n 10000] [--d 500]
+    python benchmarks/bench_core.py [--n 10000] [--d 500] [--markdown PATH] [--json PATH]
+
+OMP_NUM_THREADS defaults to 1 here (jaxlib's CPU LAPACK stalls next to XLA's thread pool
+otherwise); XLA's matrix products still use every core. NumPy is timed in this
+process, interleaved with jax (one BLAS thread), and with ``--numpy-all-cores`` also in a
+subprocess without jax on every core (``_timing.numpy_all_cores``); the speedups are over
+the faster of the two.
 """
 
 import argparse
+import functools
+import json
 import os
 import sys
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
-sys.path.insert(0, os.path.dirname(__file__))
+# this checkout's jaxcca (not an installed one), and the helpers beside this script
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
-from _timing import best_of  # noqa: E402
+from _timing import (  # noqa: E402
+    add_report_args,
+    best_of_each,
+    numpy_all_cores,
+    numpy_best_of,
+    ratio,
+    report,
+)
 
 import jaxcca  # noqa: E402
+
+HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def np_inv_sqrt(c):
@@ -81,44 +106,120 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--d", type=int, default=500)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
+    add_report_args(p)
+    p.add_argument(
+        "--numpy-all-cores",
+        action="store_true",
+        help="also time NumPy alone on every core in a subprocess (on a quiet machine)",
+    )
+    p.add_argument("--numpy-only", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((a.n, a.d)) @ rng.standard_normal((a.d, a.d)) / np.sqrt(a.d)
     y = np.tanh(x @ rng.standard_normal((a.d, a.d)) / np.sqrt(a.d)) + 0.3 * rng.standard_normal(
         (a.n, a.d)
     )
-    measures = {
-        "cca": (jaxcca.cca_similarity, np_cca_similarity),
-        "svcca": (jaxcca.svcca_similarity, np_svcca_similarity),
-        "pwcca": (jaxcca.pwcca_similarity, np_pwcca_similarity),
+    np_fns = {
+        "cca": np_cca_similarity,
+        "svcca": np_svcca_similarity,
+        "pwcca": np_pwcca_similarity,
+        "google/svcca-style cca": np_reference_style_cca,
     }
-    print(
-        f"two layers of {a.n} samples x {a.d} neurons; {jax.device_count()} {jax.default_backend()} device(s)"
-    )
-    t_ref = best_of(np_reference_style_cca, x, y, repeat=a.repeat, warmup=0)
-    t_cca = best_of(np_cca_similarity, x, y, repeat=a.repeat, warmup=0)
-    print(
-        f"numpy float64 CCA written the google/svcca way (np.cov, pinv, eigh sqrt, svd): "
-        f"{t_ref:.3f} s; the lean numpy CCA below: {t_cca:.3f} s"
-    )
-    print(
-        f"{'measure':8s} {'numpy f64':>10s} {'jax f64':>10s} {'jax f32':>10s} {'f64 speedup':>12s} {'f32 speedup':>12s} {'|f32-np|':>10s}"
-    )
-    for name, (jfn, nfn) in measures.items():
-        jf = jax.jit(jfn)
-        t_np = best_of(nfn, x, y, repeat=a.repeat, warmup=0)
-        t64 = best_of(jf, x, y, repeat=a.repeat)
-        x32, y32 = x.astype(np.float32), y.astype(np.float32)
-        t32 = best_of(jf, x32, y32, repeat=a.repeat)
-        err = abs(float(jf(x32, y32)) - float(nfn(x, y)))
-        if name == "cca":
-            print(
-                f"{'':8s} vs google/svcca-style numpy: f64 {t_ref / t64:.2f}x, f32 {t_ref / t32:.2f}x"
-            )
-        print(
-            f"{name:8s} {t_np:10.3f} {t64:10.3f} {t32:10.3f} {t_np / t64:11.2f}x {t_np / t32:11.2f}x {err:10.2e}"
+    if a.numpy_only:
+        print(json.dumps({k: numpy_best_of(f, x, y, repeat=a.repeat) for k, f in np_fns.items()}))
+        return
+    if a.numpy_all_cores:
+        t_all, np_threads = numpy_all_cores(
+            __file__, ["--n", str(a.n), "--d", str(a.d), "--repeat", str(a.repeat)]
         )
+    else:
+        t_all, np_threads = dict.fromkeys(np_fns, float("inf")), 0
+    x32, y32 = jax.device_put(x.astype(np.float32)), jax.device_put(y.astype(np.float32))
+    x64, y64 = jax.device_put(x), jax.device_put(y)
+    measures = {
+        "cca": jaxcca.cca_similarity,
+        "svcca": jaxcca.svcca_similarity,
+        "pwcca": jaxcca.pwcca_similarity,
+    }
+    floor = jax.jit(
+        lambda x, y: (
+            jnp.matmul(x.T, x, precision=HIGHEST),
+            jnp.matmul(y.T, y, precision=HIGHEST),
+            jnp.matmul(x.T, y, precision=HIGHEST),
+        )
+    )
+    calls = {"floor": lambda: floor(x32, y32)}
+    for name, jfn in measures.items():
+        jf = jax.jit(jfn)
+        calls[name + " f32"] = functools.partial(jf, x32, y32)
+        calls[name + " f64"] = functools.partial(jf, x64, y64)
+    for name, nfn in np_fns.items():
+        calls[name + " numpy"] = functools.partial(nfn, x, y)
+    t = best_of_each(calls, repeat=a.repeat)
+    t_np = {k: min(t[k + " numpy"], t_all[k]) for k in np_fns}
+    rows = []
+    for name, jfn in measures.items():
+        jf = jax.jit(jfn)
+        v32, v64, vnp = float(jf(x32, y32)), float(jf(x64, y64)), float(np_fns[name](x, y))
+        t32, t64, tnp = t[name + " f32"], t[name + " f64"], t_np[name]
+        rows.append(
+            [
+                name,
+                f"{t32 * 1e3:.0f}",
+                f"{t64 * 1e3:.0f}",
+                f"{t[name + ' numpy'] * 1e3:.0f} / {t_all[name] * 1e3:.0f}"
+                if a.numpy_all_cores
+                else f"{t[name + ' numpy'] * 1e3:.0f}",
+                ratio(t32, t["floor"]),
+                ratio(tnp, t32),
+                ratio(tnp, t64),
+                f"{abs(v32 - v64):.1e}",
+                f"{abs(v64 - vnp):.1e}",
+            ]
+        )
+    floor_ms = t["floor"] * 1e3
+    notes = [
+        f"Two layers of {a.n} samples x {a.d} neurons, {jax.device_count()} "
+        f"{jax.default_backend()} device(s); best of {a.repeat}, timed round robin in one run.",
+        f"Floor: the three Gram products x^T x, y^T y, x^T y in float32 under jit, "
+        f"{floor_ms:.0f} ms. OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} here.",
+        (
+            f"numpy f64 ms: in this process (1 BLAS thread) / alone on {np_threads} threads; "
+            "speedups are over the faster of the two."
+            if a.numpy_all_cores
+            else "numpy f64 ms: in this process, one BLAS thread (--numpy-all-cores adds "
+            "NumPy alone on every core; on a shared machine OpenBLAS threads stall)."
+        ),
+        f"google/svcca-style NumPy CCA (np.cov, pinv, eigh sqrt, svd): "
+        f"{t_np['google/svcca-style cca'] * 1e3:.0f} ms, "
+        f"jaxcca f32 cca is {ratio(t_np['google/svcca-style cca'], t['cca f32'])} faster.",
+    ]
+    header = [
+        "measure",
+        "jax f32 ms",
+        "jax f64 ms",
+        "numpy f64 ms",
+        "f32 / floor",
+        "f32 speedup over numpy",
+        "f64 speedup over numpy",
+        "abs(f32 - f64)",
+        "abs(f64 - numpy)",
+    ]
+    readme = {
+        "label": f"`bench_core` {a.n} x {a.d}, float32: speedup over numpy float64 "
+        "(cca / svcca / pwcca); time / floor (3 Gram products)",
+        "value": " / ".join(r[5] for r in rows) + "; " + " / ".join(r[4] for r in rows),
+    }
+    report(
+        a,
+        title="bench_core: cca, svcca, pwcca",
+        command=f"python benchmarks/bench_core.py --n {a.n} --d {a.d} --repeat {a.repeat}",
+        notes=notes,
+        header=header,
+        rows=rows,
+        readme=readme,
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,23 @@
-"""All-pairs PWCCA: jaxcca.pairwise vs a loop of single pairs vs NumPy, and the floor.
+"""All-pairs PWCCA: jaxcca.pairwise vs its floor, a loop of single pairs and NumPy.
 
 m representations of n samples x d neurons, float32, side by side in one run:
-  pairwise   jaxcca.pairwise(xs, measure="pwcca")
+  pairwise   jaxcca.pairwise(xs, measure="pwcca", block_size=8)
+  floor      the blocked products alone: the same tiles pairwise computes (I <= J,
+             block_size x block_size pairs each), each one product Q_I^T Q_J of
+             whitened bases, and nothing else
+  whiten     the m per-representation whitenings (part of pairwise, not of the floor)
   jit loop   a Python loop over the jitted single-pair jaxcca.pwcca_similarity
   numpy      a plain NumPy float64 PWCCA per pair (covariances, eigh inverse square
-             roots, SVD, weights), timed on a subset of pairs and scaled to m*m
-  floor      one matrix product of all whitened bases stacked side by side,
-             Q_all^T Q_all with Q_all of shape (n, m*d): the n-sized work any method needs
+             roots, SVD, weights) in this process (one BLAS thread)
+The loops are timed on a subset of pairs and scaled to m*m ordered pairs.
 
     python benchmarks/bench_pairwise.py [--d 64] [--n 2000] [--scaling 16,32,64,128]
+    python benchmarks/bench_pairwise.py --sweep   # + the 200-network sweep estimate
+
+``--sweep`` times pairwise on ``--sweep-m`` networks at the PWCCA paper's sweep size
+(n = 10,000, d = 128) and extrapolates to 200 networks (19,900 pairs, both PWCCA
+directions from each product): whitening scales with m, the rest with the number
+of tiles. It is an estimate from the measured cost on this machine.
 
 OMP_NUM_THREADS defaults to 1 here, as the README recommends for jax on CPU (LAPACK
 calls with several OpenMP threads can stall on small machines); XLA's own thread pool
@@ -26,12 +35,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
+# this checkout's jaxcca (not an installed one), and the helpers beside this script
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
-from _timing import best_of  # noqa: E402
+from _timing import add_report_args, best_of_each, ratio, report  # noqa: E402
 
 import jaxcca  # noqa: E402
+from jaxcca._pairwise import _tiles  # noqa: E402
 from jaxcca._whiten import whiten  # noqa: E402
+
+HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def np_pwcca(x, y):
@@ -56,25 +70,63 @@ def make(m, n, d, seed=0):
     return (np.tanh(base @ mix) + 0.5 * rng.standard_normal((m, n, d))).astype(np.float32)
 
 
-def run(m, n, d, numpy_pairs, loop_pairs):
+def blocked_floor(m, block):
+    """The tile products pairwise computes, and nothing else: ``(n, m, d) -> per-tile max``."""
+    tiles = np.array(_tiles(m, m, block, block, triangle=True), dtype=np.int32)
+
+    def one(ij, q):
+        n, _, d = q.shape
+        qa = jax.lax.dynamic_slice_in_dim(q, ij[0] * block, block, axis=1).reshape(n, -1)
+        qb = jax.lax.dynamic_slice_in_dim(q, ij[1] * block, block, axis=1).reshape(n, -1)
+        return jnp.max(jnp.abs(jnp.matmul(qa.T, qb, precision=HIGHEST)))
+
+    return jax.jit(lambda q: jax.lax.map(lambda ij: one(ij, q), jnp.asarray(tiles))), len(tiles)
+
+
+def timed_parts(xs, block, repeat):
+    """Times pairwise, the whitening alone and the blocked products alone, round robin."""
+    m = xs.shape[0]
+    xs = jax.device_put(xs)
+    prep = jax.jit(jax.vmap(lambda x: whiten(x).q))
+    q = jnp.transpose(prep(xs), (1, 0, 2))
+    floor, n_tiles = blocked_floor(m, block)
+    t = best_of_each(
+        {
+            "pairwise": lambda: jaxcca.pairwise(xs, measure="pwcca", block_size=block),
+            "whiten": lambda: prep(xs),
+            "floor": lambda: floor(q),
+        },
+        repeat=repeat,
+    )
+    return t, n_tiles
+
+
+def run(m, n, d, numpy_pairs, loop_pairs, block, repeat):
     xs = make(m, n, d)
-    t_pw = best_of(lambda a: jaxcca.pairwise(a, measure="pwcca", block_size=8), xs, repeat=3)
-    q_all = jnp.concatenate(list(jax.vmap(lambda x: whiten(x).q)(jnp.asarray(xs))), axis=1)
-    floor = jax.jit(lambda q: jnp.matmul(q.T, q, precision=jax.lax.Precision.HIGHEST))
-    t_floor = best_of(floor, q_all, repeat=3)
+    t, _ = timed_parts(xs, block, repeat)
     f = jax.jit(jaxcca.pwcca_similarity)
     jax.block_until_ready(f(xs[0], xs[1]))
     pairs = [(i % m, (i * 7 + 3) % m) for i in range(loop_pairs)]
     t0 = time.perf_counter()
     for i, j in pairs:
         jax.block_until_ready(f(xs[i], xs[j]))
-    t_loop = (time.perf_counter() - t0) / loop_pairs * m * m
+    t["loop"] = (time.perf_counter() - t0) / loop_pairs * m * m
     x64 = xs.astype(np.float64)
     t0 = time.perf_counter()
     for i, j in pairs[:numpy_pairs]:
         np_pwcca(x64[i], x64[j])
-    t_np = (time.perf_counter() - t0) / numpy_pairs * m * m
-    return t_pw, t_floor, t_loop, t_np
+    t["numpy"] = (time.perf_counter() - t0) / numpy_pairs * m * m
+    return t
+
+
+def sweep_estimate(m, n, d, block, repeat, target=200):
+    """Extrapolates pairwise PWCCA over ``target`` networks from ``m`` measured ones."""
+    t, n_tiles = timed_parts(make(m, n, d), block, repeat)
+    target_tiles = len(_tiles(target, target, block, block, triangle=True))
+    rest = max(t["pairwise"] - t["whiten"], 0.0)
+    est = t["whiten"] * target / m + rest * target_tiles / n_tiles
+    per_pair = rest / (n_tiles * block * block)
+    return t, est, per_pair
 
 
 def main():
@@ -84,22 +136,76 @@ def main():
     p.add_argument("--numpy-pairs", type=int, default=64)
     p.add_argument("--loop-pairs", type=int, default=128)
     p.add_argument("--scaling", default="16,32,64,128")
+    p.add_argument("--block-size", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sweep", action="store_true", help="also estimate the 200-network sweep")
+    p.add_argument("--sweep-m", type=int, default=16)
+    p.add_argument("--sweep-n", type=int, default=10_000)
+    p.add_argument("--sweep-d", type=int, default=128)
+    add_report_args(p)
     a = p.parse_args()
-    print(
-        f"pairwise PWCCA, n={a.n}, d={a.d}, float32, {jax.device_count()} {jax.default_backend()} device(s)"
-    )
-    print(
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; jit loop timed on {a.loop_pairs} "
-        f"pairs and numpy on {a.numpy_pairs} pairs, both scaled to m*m pairs"
-    )
-    print(
-        f"{'m':>5s} {'pairs':>7s} {'pairwise s':>11s} {'floor s':>9s} {'jit loop s':>11s} {'numpy s':>9s} {'pw/floor':>9s} {'loop/pw':>8s} {'numpy/pw':>9s}"
-    )
+    rows = []
     for m in [int(v) for v in a.scaling.split(",")]:
-        t_pw, t_floor, t_loop, t_np = run(m, a.n, a.d, a.numpy_pairs, a.loop_pairs)
-        print(
-            f"{m:5d} {m * m:7d} {t_pw:11.3f} {t_floor:9.3f} {t_loop:11.3f} {t_np:9.3f} {t_pw / t_floor:8.2f}x {t_loop / t_pw:7.1f}x {t_np / t_pw:8.1f}x"
+        t = run(m, a.n, a.d, a.numpy_pairs, a.loop_pairs, a.block_size, a.repeat)
+        rows.append(
+            [
+                m,
+                m * m,
+                f"{t['pairwise']:.3f}",
+                f"{t['floor']:.3f}",
+                f"{t['whiten']:.3f}",
+                ratio(t["pairwise"], t["floor"]),
+                ratio(t["pairwise"] - t["whiten"], t["floor"]),
+                ratio(t["loop"], t["pairwise"]),
+                ratio(t["numpy"], t["pairwise"]),
+            ]
         )
+    notes = [
+        f"PWCCA, n={a.n}, d={a.d}, float32, block_size={a.block_size}, {jax.device_count()} "
+        f"{jax.default_backend()} device(s), best of {a.repeat}, timed round robin in one run.",
+        "Floor: the blocked products alone (the tiles I <= J that pairwise computes, one "
+        "Q_I^T Q_J each). 'whiten' is the m per-network whitenings inside pairwise.",
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; jit loop timed on {a.loop_pairs} "
+        f"pairs and numpy (one BLAS thread) on {a.numpy_pairs} pairs, both scaled to m*m pairs.",
+    ]
+    header = [
+        "m",
+        "pairs",
+        "pairwise s",
+        "floor s",
+        "whiten s",
+        "pairwise / floor",
+        "(pairwise - whiten) / floor",
+        "jit loop / pairwise",
+        "numpy / pairwise",
+    ]
+    last = rows[-1]
+    readme_value = f"{last[8]} / {last[7]}; " + " / ".join(f"m={r[0]}: {r[5]}" for r in rows)
+    if a.sweep:
+        t, est, per_pair = sweep_estimate(a.sweep_m, a.sweep_n, a.sweep_d, a.block_size, a.repeat)
+        notes.append(
+            f"Sweep estimate (PWCCA paper, 200 networks, 19,900 pairs, n={a.sweep_n}, "
+            f"d={a.sweep_d}): measured pairwise on m={a.sweep_m} networks "
+            f"{t['pairwise']:.3f} s (whitening {t['whiten']:.3f} s, floor {t['floor']:.3f} s, "
+            f"{per_pair * 1e3:.3f} ms per pair after whitening, both directions); "
+            f"extrapolated to 200 networks: {est:.1f} s on {jax.default_backend()} "
+            "(an estimate from measured per-pair cost, not a measured sweep)."
+        )
+        readme_value += f"; 200-network sweep (n={a.sweep_n}, d={a.sweep_d}) estimated {est:.1f} s"
+    report(
+        a,
+        title="bench_pairwise: all-pairs PWCCA",
+        command=f"python benchmarks/bench_pairwise.py --n {a.n} --d {a.d} --scaling {a.scaling}"
+        + (f" --sweep --sweep-m {a.sweep_m}" if a.sweep else ""),
+        notes=notes,
+        header=header,
+        rows=rows,
+        readme={
+            "label": f"`bench_pairwise` PWCCA n = {a.n}, d = {a.d}, m = {last[0]}: speedup over "
+            "numpy / over a jit loop; pairwise / floor (blocked products)",
+            "value": readme_value,
+        },
+    )
 
 
 if __name__ == "__main__":

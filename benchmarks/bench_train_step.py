@@ -11,9 +11,12 @@ LSTM (embed 64, hidden 128) on character ids, batch 32 x T 64, vocabulary 65.
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# this checkout's reproduce and jaxcca, not installed ones
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

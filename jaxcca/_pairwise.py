@@ -78,6 +78,9 @@ class PairwiseMeasure:
       options: the keyword options it accepts, with defaults.
       prepare_options: the names among ``options`` that ``prepare`` takes.
       pair_options: the names among ``options`` that ``pair`` takes.
+      pair_both: optional, for asymmetric measures: ``(cross, data_i, data_j,
+        **pair_options) -> (value[i, j], value[j, i])`` from one cross product,
+        used on CPU (see :func:`_both_directions_at_once`).
     """
 
     prepare: Callable
@@ -86,6 +89,7 @@ class PairwiseMeasure:
     options: dict
     prepare_options: tuple = ()
     pair_options: tuple = ()
+    pair_both: Callable | None = None
 
 
 # ----------------------------------------------------------------------------
@@ -163,6 +167,20 @@ def _pair_pwcca(cross, a, b, *, convention="paper"):
     return _pwcca_from(u, s, jnp.minimum(a["rank"], b["rank"]), a, convention)
 
 
+def _pair_pwcca_both(cross, a, b, *, convention="paper"):
+    """``(pwcca(x_a, x_b), pwcca(x_b, x_a))`` from one SVD of ``cross``.
+
+    The left singular vectors weight ``a``'s side and the right ones ``b``'s:
+    one SVD instead of two eigendecompositions (of ``cross cross^T`` and
+    ``cross^T cross``), both sides' vectors accurate. Used on CPU, where it is
+    the faster of the two (``benchmarks/bench_solvers.py``); accelerators keep
+    the batched eigendecompositions of :func:`_pair_pwcca`.
+    """
+    u, s, vt = safe_svd(cross)
+    k = jnp.minimum(a["rank"], b["rank"])
+    return _pwcca_from(u, s, k, a, convention), _pwcca_from(vt.T, s, k, b, convention)
+
+
 def _prep_cka(x):
     return {"q": linear_cka_basis(x)}
 
@@ -193,6 +211,7 @@ MEASURES: dict[str, PairwiseMeasure] = {
         {"epsilon": None, "convention": "paper"},
         ("epsilon", "convention"),
         ("convention",),
+        pair_both=_pair_pwcca_both,
     ),
     "cka": PairwiseMeasure(_prep_cka, _pair_cka, True, {}),
     "procrustes": PairwiseMeasure(_prep_procrustes, _pair_procrustes, True, {}),
@@ -442,10 +461,42 @@ def _compiled_prepare(measure, prep_opts, devices):
     return jax.jit(fn, out_shardings=sharding)
 
 
+# Pairs whose small decompositions run as one batch on an accelerator. GPU
+# eigh/SVD kernels are efficient on large batches of small matrices (jax-ml/jax
+# PR 31375: batched syev) and slow one tile (block_size**2 pairs) at a time;
+# the tiles' cross products in flight cost O(batch * d**2) memory plus the
+# bases' slices O(tiles * n * block_size * d). On CPU the decompositions run one
+# after another anyway (jaxcca._linalg.sequential_batching_on_cpu), so tiles
+# stay sequential there.
+ACCELERATOR_PAIR_BATCH = 2048
+
+
+def _tiles_at_once(pairs_per_tile: int, platform: str) -> int | None:
+    """``lax.map`` batch size over tiles: None (one at a time) on CPU."""
+    if platform == "cpu":
+        return None
+    return max(1, ACCELERATOR_PAIR_BATCH // pairs_per_tile)
+
+
+def _both_directions_at_once(platform: str) -> bool:
+    """Whether an asymmetric measure's two directions come from one decomposition.
+
+    On CPU one SVD of a ``d x d`` cross product costs less than the two
+    eigendecompositions it replaces (``benchmarks/bench_solvers.py``); on GPU
+    the QR-based SVD is not batched the way ``eigh`` is (jax-ml/jax PR 31375),
+    so accelerators keep two batched ``eigh`` until the device solver table
+    says otherwise.
+    """
+    return platform == "cpu"
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_step(measure, pair_opts, devices, b1, b2, square):
     spec = MEASURES[measure]
     pair = functools.partial(spec.pair, **dict(pair_opts))
+    both = None
+    if spec.pair_both is not None and _both_directions_at_once(devices[0].platform):
+        both = functools.partial(spec.pair_both, **dict(pair_opts))
 
     def one_tile(ij, q_x, rest_x, q_y, rest_y):
         (n, _, d1), d2 = q_x.shape, q_y.shape[2]
@@ -464,12 +515,20 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
             return fwd, fwd
         # Asymmetric (PWCCA): [j, i] from the same product, transposed; bwd[a, b]
         # holds [j_b, i_a], i.e. the tile (J, I) transposed.
+        if both is not None:
+            return jax.vmap(jax.vmap(both, (0, None, 0)), (0, 0, None))(cross, da, db)
         bwd = f(cross.transpose(1, 0, 3, 2), db, da)
         return f(cross, da, db), bwd.T
 
     def local(coords, q_x, rest_x, q_y, rest_y):
-        # This device's tiles one after another (lax.map: bounded memory).
-        return jax.lax.map(lambda ij: one_tile(ij, q_x, rest_x, q_y, rest_y), coords)
+        # This device's tiles one after another (lax.map: bounded memory), or on
+        # an accelerator several tiles at once, so that each pair's small
+        # decomposition runs in one large batch (see _tiles_at_once).
+        return jax.lax.map(
+            lambda ij: one_tile(ij, q_x, rest_x, q_y, rest_y),
+            coords,
+            batch_size=_tiles_at_once(b1 * b2, devices[0].platform),
+        )
 
     def gathered(*args):
         fwd, bwd = local(*args)

@@ -83,6 +83,28 @@ def test_block_size_does_not_change_the_result(reps, expected, block_size):
     np.testing.assert_allclose(got, expected["pwcca"], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("measure", ["pwcca", "svcca"])
+def test_tiles_batched_as_on_an_accelerator_give_the_same_result(
+    reps, expected, measure, monkeypatch
+):
+    # On GPU several tiles go through each pair's decomposition as one batch
+    # (_tiles_at_once); force that path here: 4 tiles at once over the 6 tiles
+    # of the square matrix (block_size 2, 5 representations) leaves a remainder
+    # of 2, and the 3 tiles of the cross matrix are fewer than one batch.
+    pw = sys.modules[jaxcca.pairwise.__module__]  # the module that defines pairwise
+    monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 4)
+    # ... and PWCCA's two directions from two eigendecompositions, not one SVD.
+    monkeypatch.setattr(pw, "_both_directions_at_once", lambda platform: False)
+    pw._compiled_step.cache_clear()
+    try:
+        got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_size=2, **OPTS[measure]))
+        cross = jaxcca.pairwise(reps[:2], reps, measure=measure, block_size=2, **OPTS[measure])
+    finally:
+        pw._compiled_step.cache_clear()
+    np.testing.assert_allclose(got, expected[measure], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(cross, expected[measure][:2], rtol=0, atol=1e-12)
+
+
 def test_symmetry_and_symmetrize(reps, expected):
     cca = np.asarray(jaxcca.pairwise(reps, measure="cca", block_size=2))
     np.testing.assert_array_equal(cca, cca.T)  # mirrored, not recomputed
