@@ -13,8 +13,9 @@ exactly the quantities the record holds:
 ``spread`` is the seed-to-seed standard error of the value (0 when the value
 comes from one network or from deterministic data, which the record says in
 ``seeds``). A null is ``{"value", "low", "high", "how", "n"}``: the mean and the
-5% and 95% quantiles of the statistic over ``n`` baseline draws (a permutation
-of group labels, of rows, or unrelated networks), as ``how`` says.
+5% and 95% quantiles (the extremes with fewer than 20 draws) of the statistic
+over ``n`` baseline draws (a permutation of group labels, of rows, or random
+directions), as ``how`` says.
 """
 
 from __future__ import annotations
@@ -102,12 +103,18 @@ def claim(
 
 
 def null_from(samples, how: str) -> dict:
-    """A null from draws of the statistic under a baseline: mean, 5% and 95% quantiles."""
+    """A null from draws of the statistic under a baseline: mean, 5% and 95% quantiles.
+
+    Example:
+        >>> null_from([-1.0, 1.0], "two relabellings")["high"]
+        1.0
+    """
     s = np.asarray(samples, np.float64).reshape(-1)
     s = s[np.isfinite(s)]
     if s.size == 0:
         return {"value": float("nan"), "low": float("inf"), "high": float("inf"), "how": how}
-    low, high = np.quantile(s, [0.05, 0.95])
+    # with few draws (e.g. every relabelling of 4 networks) the quantiles are the extremes
+    low, high = np.quantile(s, [0.05, 0.95]) if s.size >= 20 else (s.min(), s.max())
     return {
         "value": float(s.mean()),
         "low": float(low),

@@ -24,7 +24,7 @@ from reproduce.train import accuracy
 
 TITLE = "Freeze training"
 PAPER = "SVCCA (Raghu et al. 2017) figure 5"
-SETTINGS = {"quick": {"networks": 3}, "full": {"networks": 5}, "smoke": {"networks": 2}}
+SETTINGS = {"quick": {"networks": 3}, "full": {"networks": 5}, "smoke": {"networks": 1}}
 CONFIG = "svcca_convnet"
 SEEDS = {"normal": 500, "freeze": 600}
 

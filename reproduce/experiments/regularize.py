@@ -29,7 +29,7 @@ PAPER = "jaxcca demonstration (issue 5), not a paper figure"
 SETTINGS = {
     "quick": {"lam": 1.0, "keep": 16, "students": 2},
     "full": {"lam": 1.0, "keep": 16, "students": 3},
-    "smoke": {"lam": 1.0, "keep": 8, "students": 2},
+    "smoke": {"lam": 1.0, "keep": 8, "students": 1},
 }
 CONFIG = "digits_convnet"
 LAYER = "fc"
