@@ -509,9 +509,12 @@ if not (runs / "report.md").exists():
     subprocess.run([sys.executable, "-m", "reproduce", "all", "--preset", "smoke", "--out", str(runs)], check=True)
 results = {p.parent.name: json.loads(p.read_text()) for p in sorted(runs.glob("*/results.json"))}
 for name, res in results.items():
-    print(f"== {name} ({res['preset']}): {res['paper']}")
+    print(f"== {name} ({res['preset']})")
     for c in res["claims"]:
-        print(f"   [{'held' if c['held'] else 'NOT held'}] {c['claim']}: {c['measured']}")
+        null = c["null"]
+        print(f"   [{c['outcome']}] {c['paper']} {c['figure']}: {c['statement']}")
+        print(f"       {c['statistic']} = {c['value']:.3g} (spread {c['spread']:.2g}); "
+              f"null {null['value']:.3g} [{null['low']:.3g}, {null['high']:.3g}]: {null['how']}")
 """,
     ),
     (
@@ -519,16 +522,16 @@ for name, res in results.items():
         """
 from IPython.display import Image, display
 
-for name, res in results.items():
-    for fig in res["figures"]:
-        display(Image(filename=str(runs / name / fig)))
+for name in results:
+    display(Image(filename=str(runs / name / f"{name}.png")))
 """,
     ),
     (
         "md",
         """
-Numbers for your own plots are in each `results.json`; for example the learning-dynamics
-curves (distance of each layer to its final representation through training):
+Numbers for your own plots are in each `results.json` (raw numbers; claims, tables and figures
+are pure functions of them: `python -m reproduce report --out DIR` redraws everything); for
+example the learning-dynamics curves (distance of each layer to its final representation):
 """,
     ),
     (

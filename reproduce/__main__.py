@@ -1,8 +1,13 @@
-"""Command line: ``python -m reproduce all --preset quick --out runs``.
+"""Command line of the reproduction (run from the repository checkout).
 
-``all`` runs every experiment (or ``--only NAME ...``) and writes
-``OUT/<experiment>/results.json``, figures, and ``OUT/report.md``. Finished
-experiments are skipped on a rerun (delete their ``results.json`` to redo them).
+    python -m reproduce all --preset quick --out runs     every experiment, then the report
+    python -m reproduce all --only dynamics width         some of them
+    python -m reproduce report --out runs                 claims, tables, figures, report.md
+                                                          again from saved results only
+    python -m reproduce train --config NAME               one network, resumably
+
+A finished experiment (its ``results.json`` exists) is skipped on a rerun; an
+interrupted one resumes its networks from their checkpoints.
 """
 
 from __future__ import annotations
@@ -16,82 +21,78 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
-
-def report(out: pathlib.Path, all_results: dict, preset: str) -> str:
-    """Writes ``OUT/report.md``: for every claim, the paper, what was measured, the outcome."""
-    lines = [
-        "# jaxcca reproduction report",
-        "",
-        f"Preset `{preset}`: scikit-learn digits and synthetic data, CPU. A claim that did "
-        "not hold is reported as such.",
-        "",
-        "## Claims",
-        "",
-        "| experiment | paper | claim | measured | held |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for name, res in all_results.items():
-        for c in res["claims"]:
-            lines.append(
-                f"| {name} | {res['paper']} | {c['claim']} | {c['measured']} | "
-                f"{'yes' if c['held'] else '**no**'} |"
-            )
-    for name, res in all_results.items():
-        lines += ["", f"## {res['title']}", "", f"{res['paper']}. Numbers: `{name}/results.json`."]
-        lines += ["", res["table"], ""]
-        lines += [f"![]({name}/{fig})" for fig in res.get("figures", [])]
-    text = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(text)
-    return text
+from reproduce import configs, experiments  # noqa: E402
 
 
 def _train(a, out: pathlib.Path) -> None:
-    from reproduce import configs, trainer
+    from reproduce import train
 
     if a.config is None:
-        raise SystemExit(f"train needs --config, one of {configs.NAMES}")
+        raise ValueError(f"train needs --config NAME, one of: {', '.join(configs.NAMES)}")
     cfg = configs.get_config(a.config, a.preset)
+    configs.check_data_dir(cfg, a.data_dir)
     model, data = configs.build(cfg, a.data_dir)
     run_dir = out / "train" / f"{a.config}_{a.preset}"
     print(f"training {a.config} ({a.preset}) -> {run_dir}")
-    done = trainer.fit(run_dir, model, data, cfg)
-    print(json.dumps(done, indent=2))
+    print(json.dumps(train.fit(run_dir, model, data, cfg, progress=True), indent=2))
+
+
+def _all(a, out: pathlib.Path) -> None:
+    import jax
+
+    from reproduce import report
+
+    if a.data_dir is not None and a.preset != "full":
+        raise ValueError(
+            f"--data-dir is used only by --preset full; preset {a.preset!r} trains on the "
+            "built-in digits and Shakespeare: drop --data-dir"
+        )
+    names = a.only or list(experiments.NAMES)
+    t0 = time.time()
+    for i, name in enumerate(names, 1):
+        done = out / name / "results.json"
+        print(f"[{i}/{len(names)}] {name} ({a.preset}) -> {out / name}  [{time.time() - t0:.0f} s]")
+        if done.exists():
+            print(f"  {done} exists: skipping (delete it to rerun)")
+        else:
+            with jax.numpy_dtype_promotion("standard"):
+                experiments.get(name).run(out, preset=a.preset, data_dir=a.data_dir, log=print)
+        for c in report.finish(out, name)["claims"]:
+            print(f"    {c['outcome']}: {c['id']} (value {c['value']:.3g})")
+    report.write(out, log=print)
+    print(f"done in {time.time() - t0:.0f} s")
 
 
 def main(argv=None) -> None:
-    """Runs the experiments and writes ``OUT/report.md``."""
-    from reproduce.experiments import EXPERIMENTS
-
-    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__)
-    p.add_argument("command", nargs="?", default="all", choices=["all", "train"])
-    p.add_argument("--config", help="for `train`: one of reproduce.configs.NAMES")
-    p.add_argument("--data-dir", default=None, help="local CIFAR-10 / PTB / WikiText-2 files")
+    """Parses the command line and runs it; a bad input ends with one line saying what to pass."""
+    p = argparse.ArgumentParser(
+        prog="python -m reproduce",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", nargs="?", default="all", choices=["all", "train", "report"])
+    p.add_argument("--config", help=f"for `train`: one of {', '.join(configs.NAMES)}")
+    p.add_argument("--data-dir", default=None, help="local CIFAR-10 / PTB files (preset full)")
     p.add_argument("--preset", default="quick", choices=["quick", "full", "smoke"])
     p.add_argument("--out", default="runs")
-    p.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), help="run only these")
+    p.add_argument("--only", nargs="+", choices=experiments.NAMES, help="run only these")
     a = p.parse_args(argv)
     out = pathlib.Path(a.out)
-    if a.command == "train":
-        _train(a, out)
-        return
-    names = a.only or list(EXPERIMENTS)
-    results = {}
-    t0 = time.time()
-    for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] {name} ({a.preset}) -> {out / name}  [{time.time() - t0:.0f} s]")
-        results[name] = EXPERIMENTS[name](out / name, preset=a.preset, data_dir=a.data_dir)
-        for c in results[name]["claims"]:
-            print(f"    {'held' if c['held'] else 'NOT HELD'}: {c['claim']} ({c['measured']})")
-    # the report covers every finished experiment in OUT, also from earlier runs
-    for name in EXPERIMENTS:
-        path = out / name / "results.json"
-        if name not in results and path.exists():
-            results[name] = json.loads(path.read_text())
-    results = {name: results[name] for name in EXPERIMENTS if name in results}
-    report(out, results, a.preset)
-    print(f"report: {out / 'report.md'}  ({time.time() - t0:.0f} s)")
+    try:
+        if a.command == "train":
+            _train(a, out)
+        elif a.command == "report":
+            from reproduce import report
+
+            report.write(out)
+        else:
+            _all(a, out)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"python -m reproduce {a.command}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,13 @@
-"""A small convnet for the 8x8 digits with a width multiplier; every layer is sown."""
+"""The experiments' networks; every one names its layers in ``layer_names`` and sows them.
+
+* :class:`ConvNet`: a small digits convnet (PWCCA experiments), ``width`` multiplier.
+* :class:`SVCCAConvNet`: the SVCCA paper's CIFAR-10 convnet, with batch norm.
+* :class:`ResNet`: a small residual network (SVCCA figure 7).
+* :class:`LSTMLanguageModel`: 1 to 3 stacked LSTM layers (PWCCA LSTM experiments).
+
+:func:`capture` takes every layer's activations in eval mode with
+``nnx.capture``; training never sows.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,8 @@ from flax import nnx
 
 class _SownModel(nnx.Module):
     """A model whose ``features(x)`` returns every named layer, ``"logits"`` last."""
+
+    layer_names: tuple[str, ...] = ()
 
     def __call__(self, x, *, sow: bool = False):
         """The logits; with ``sow=True`` every layer is also sown as ``nnx.Intermediate``.
@@ -29,6 +40,8 @@ class ConvNet(_SownModel):
     Layers sown as ``nnx.Intermediate``: ``conv1`` and ``conv2`` as ``(N, H, W, C)``,
     ``fc`` as ``(N, units)``, ``logits`` as ``(N, 10)``.
     """
+
+    layer_names = ("conv1", "conv2", "fc", "logits")
 
     def __init__(self, width: float = 1.0, *, in_shape=(8, 8, 1), rngs: nnx.Rngs):
         c1, c2, f = (max(1, int(round(v * width))) for v in (16, 32, 64))
@@ -57,11 +70,32 @@ def _pool(h):
     return h.reshape(n, hh // 2, 2, ww // 2, 2, c).max(axis=(2, 4))
 
 
-LAYERS = ("conv1", "conv2", "fc", "logits")
+_MODE_ATTRS = ("use_running_average", "deterministic")
 
 
-def capture_activations(model: nnx.Module, x) -> dict[str, np.ndarray]:
-    """Every sown layer's activations on ``x`` (conv layers stay ``(N, H, W, C)``)."""
+def capture(model: nnx.Module, x) -> dict[str, np.ndarray]:
+    """Every sown layer's activations on ``x``, bottom to top, taken in eval mode.
+
+    Batch norm uses its running averages; afterwards every submodule's mode is
+    put back as it was and no ``nnx.Intermediate`` is left on the model. Conv
+    layers stay ``(N, H, W, C)``, LSTM layers ``(B, T, hidden)``.
+    """
+    saved = [
+        (module, attr, getattr(module, attr))
+        for _, module in nnx.iter_modules(model)
+        for attr in _MODE_ATTRS
+        if hasattr(module, attr)
+    ]
+    model.eval()
+    try:
+        acts = _capture(model, x)
+    finally:
+        for module, attr, value in saved:
+            setattr(module, attr, value)
+    return {name: acts[name] for name in model.layer_names}
+
+
+def _capture(model: nnx.Module, x) -> dict[str, np.ndarray]:
     _, inter = nnx.capture(lambda m, v: m(v, sow=True), nnx.Intermediate)(model, jnp.asarray(x))
     flat = dict(nnx.to_flat_state(inter)) if hasattr(nnx, "to_flat_state") else inter.flat_state()
     out = {}
@@ -126,7 +160,7 @@ class SVCCAConvNet(_SownModel):
     ``model.eval()`` mode (use eval mode to take activations).
     """
 
-    LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2", "logits")
+    layer_names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2", "logits")
 
     def __init__(
         self, width: float = 1.0, *, in_shape=(32, 32, 3), num_classes: int = 10, rngs: nnx.Rngs

@@ -1,8 +1,11 @@
-"""One configuration per model setting: ``get_config(preset)`` with "quick" and "full".
+"""The only home of model and optimiser settings: one module per network setting.
 
-``python -m reproduce train --config NAME --preset quick`` trains one network
-with the trainer (checkpoints, resume, probe activations); ``build(cfg,
-data_dir)`` makes the model and the data.
+Each ``configs/NAME.py`` has ``get_config(preset)`` for the presets "quick"
+(CPU, built-in data), "full" (GPU, local data) and "smoke" (tests: "quick" cut
+to 4 steps), all through :func:`select`, the one preset mechanism (the
+experiments' own settings, e.g. group sizes, use it too).
+``python -m reproduce train --config NAME`` trains one network with
+:func:`reproduce.train.fit`; :func:`build` makes the model and the data.
 """
 
 from __future__ import annotations
@@ -14,8 +17,15 @@ NAMES = ("digits_convnet", "svcca_convnet", "resnet", "lstm_shakespeare", "lstm_
 
 
 def select(base: dict, presets: dict, preset: str) -> dict:
-    """``base`` updated with ``presets[preset]``; "smoke" defaults to "quick" cut to 4 steps."""
-    presets = {"smoke": {**presets["quick"], "steps": 4, "every": 2}, **presets}
+    """``base`` updated with ``presets[preset]``.
+
+    "smoke" defaults to "quick" with every ``*steps`` setting cut to 4 (and
+    checkpoints every 2 steps).
+    """
+    quick = presets["quick"]
+    cut = {k: 4 for k in quick if k.endswith("steps")} | ({"every": 2} if "every" in quick else {})
+    smoke = {**quick, **cut}
+    presets = {"smoke": smoke, **presets}
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
     return {**base, **presets[preset]}
@@ -32,30 +42,50 @@ def get_config(name: str, preset: str = "quick") -> dict:
     return cfg
 
 
+BUILT_IN = ("digits", "shakespeare")
+LOCAL = {"cifar10": "CIFAR-10 python batches", "ptb": "PTB text files", "wikitext2": "WikiText-2"}
+
+
+def check_data_dir(cfg: dict, data_dir) -> None:
+    """Raises ValueError unless ``data_dir`` is given exactly when ``cfg``'s data need it."""
+    where = f"config {cfg.get('name', '?')!r} at preset {cfg.get('preset', '?')!r}"
+    if cfg["data"] in BUILT_IN and data_dir is not None:
+        raise ValueError(
+            f"--data-dir is not used by {where}: it trains on the built-in {cfg['data']} data; "
+            "drop --data-dir"
+        )
+    if cfg["data"] in LOCAL and data_dir is None:
+        raise ValueError(
+            f"{where} reads {LOCAL[cfg['data']]} from local files: pass --data-dir DIR "
+            "(the folder that holds them)"
+        )
+
+
 def build(cfg: dict, data_dir: str | pathlib.Path | None = None):
-    """``(model, data)`` for :func:`reproduce.trainer.fit` from a configuration."""
+    """``(model, data)`` for :func:`reproduce.train.fit` from a configuration.
+
+    ``data``: ``{"task", "x", "y", "probe_x", "probe_y"}``, and for images
+    ``"test_x", "test_y"`` (the held-out split the probe set is taken from).
+    """
     import numpy as np
     from flax import nnx
 
-    from reproduce import datasets, models
-    from reproduce.data import load_digits_splits, random_labels
+    from reproduce import data as datasets
+    from reproduce import models
 
+    check_data_dir(cfg, data_dir)
     rngs = nnx.Rngs(cfg["seed"])
     if cfg["data"] in ("digits", "cifar10"):
-        if cfg["data"] == "digits":
-            d = load_digits_splits()
-            x, y = d["train"].images, d["train"].labels
-            px, py = d["probe"].images, d["probe"].labels
-        else:
-            d = datasets.load_cifar10(data_dir)
-            x, y = d["train"]
-            px, py = d["test"][0][: cfg["n_probe"]], d["test"][1][: cfg["n_probe"]]
-        if cfg.get("labels") == "random":
-            y = random_labels(y, seed=cfg.get("label_seed", 1234))
+        d = datasets.load_image_splits(
+            None if cfg["data"] == "digits" else data_dir, n_probe=cfg["n_probe"]
+        )
+        x, y = d["train"].images, d["train"].labels
+        if cfg.get("labels", "true") == "random":
+            y = datasets.random_labels(y, seed=cfg["label_seed"])
         shape = x.shape[1:]
         kind = cfg["model"]
         if kind == "digits_convnet":
-            model = models.ConvNet(cfg["width"], rngs=rngs)
+            model = models.ConvNet(cfg["width"], in_shape=shape, rngs=rngs)
         elif kind == "svcca_convnet":
             model = models.SVCCAConvNet(cfg["width"], in_shape=shape, rngs=rngs)
         elif kind == "resnet":
@@ -64,7 +94,15 @@ def build(cfg: dict, data_dir: str | pathlib.Path | None = None):
             )
         else:
             raise ValueError(f"unknown image model {kind!r}")
-        data = {"task": "classify", "x": x, "y": y, "probe_x": px, "probe_y": py}
+        data = {
+            "task": "classify",
+            "x": x,
+            "y": y,
+            "probe_x": d["probe"].images,
+            "probe_y": d["probe"].labels,
+            "test_x": d["test"].images,
+            "test_y": d["test"].labels,
+        }
         return model, data
     if cfg["data"] == "shakespeare":
         corpus = datasets.load_shakespeare(max_chars=cfg.get("max_chars"))

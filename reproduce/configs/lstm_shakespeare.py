@@ -36,6 +36,17 @@ def get_config(preset: str = "quick") -> dict:
             "batch": 64,
             "lr": 1e-3,
         },
-        "smoke": {**QUICK, "steps": 4, "every": 2, "max_chars": 20000},
+        "smoke": {
+            **QUICK,
+            "steps": 4,
+            "every": 2,
+            "max_chars": 20000,
+            "layers": 2,
+            "embed": 8,
+            "hidden": 8,
+            "seq_len": 8,
+            "batch": 4,
+            "probe_windows": 4,
+        },
     }
     return select(BASE, presets, preset)

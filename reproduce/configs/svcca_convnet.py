@@ -2,7 +2,23 @@
 
 from reproduce.configs import select
 
-BASE = {"data": "digits", "model": "svcca_convnet", "seed": 0, "optimizer": "adam", "n_probe": 300}
+BASE = {
+    "data": "digits",
+    "model": "svcca_convnet",
+    "seed": 0,
+    "optimizer": "adam",
+    "n_probe": 300,
+    # parameter groups bottom to top (path prefixes), frozen in turn by freeze training
+    "layer_groups": [
+        ["conv/0"],
+        ["conv/1", "bn_conv2"],
+        ["conv/2"],
+        ["conv/3"],
+        ["conv/4", "bn_conv5"],
+        ["fc1", "bn_fc1"],
+        ["fc2", "bn_fc2"],
+    ],
+}
 
 
 # the CPU setting on embedded data ("smoke" is the same, 4 steps long)

