@@ -7,9 +7,10 @@ B permutations of y's rows, n samples x d neurons, float32, side by side in one 
   jit loop           a Python loop over the jitted single-pair jaxcca.*_similarity(x, y[perm])
                      (as bench_pairwise's "jit loop"; both sides whitened per draw), timed on
                      --loop-draws draws and scaled to B
-  jit map            one jitted lax.map over the permutations calling the same function (XLA
-                     hoists x's whitening out of the loop, so only y's is redone per draw),
-                     timed on --loop-draws draws and scaled to B
+  jit map            one jitted lax.map over the draws: draw i makes the same permutation as
+                     permutation_test (in the loop, like permutation_test does) and calls the
+                     same function (XLA hoists x's whitening out of the loop, so only y's is
+                     redone per draw); timed on --loop-draws draws and scaled to B
   floor              the products alone: q_x^T (P q_y) for the B permutations (gather and
                      matrix product, chunks of 64 draws), on precomputed bases and permutations
 
@@ -109,10 +110,13 @@ def main():
             jax.block_until_ready(single(xj, yj[p_]))
         t_loop = (time.perf_counter() - t0) * a.draws / a.loop_draws
         mapped = jax.jit(
-            lambda x, y, ps, sim=sim: jax.lax.map(lambda p: sim(x, y[p]), ps)  # noqa: B023
+            lambda x, y, k, sim=sim: jax.lax.map(
+                lambda i: sim(x, y[jaxcca._stats.permutation_indices(k, i, a.n)]),  # noqa: B023
+                jnp.arange(a.loop_draws),
+            )
         )
-        t_map = best_of(mapped, x, y, loop_perms, repeat=1) * a.draws / a.loop_draws
-        naive = mapped(x, y, loop_perms)
+        t_map = best_of(mapped, x, y, key, repeat=1) * a.draws / a.loop_draws
+        naive = mapped(x, y, key)
         err = float(jnp.max(jnp.abs(naive - res.null[: a.loop_draws])))
         print(
             f"{measure:>8s} {t_fast:11.3f} {t_loop:10.3f} {t_map:9.3f} {t_floor:7.3f} "
