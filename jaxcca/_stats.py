@@ -12,9 +12,9 @@ How the permutation test is fast (factor once, then one product per draw):
 * CCA, SVCCA, PWCCA: permuting the rows of ``y`` permutes the rows of its
   orthonormal basis, and nothing else changes (the whitening of ``P y`` is
   ``P`` times the whitening of ``y``). So each representation is whitened once
-  (the per-representation ``prepare`` of :mod:`jaxcca.pairwise`) and a draw is
+  (the per-representation ``prepare`` of ``jaxcca._pairwise.MEASURES``) and a draw is
   ``q_x^T (P q_y)`` (one ``n x d1 x d2`` product) plus the small ``d1 x d2``
-  decomposition of the pair (the ``pair`` of :mod:`jaxcca.pairwise`; PWCCA's
+  decomposition of the pair (the same table's ``pair``; PWCCA's
   weights come from ``x``'s factor, which permuting ``y`` leaves alone).
 * Linear CKA in feature form: ``||x_c^T P y_c||_F^2`` (plus, debiased, the dot
   product of ``x``'s row norms with ``y``'s permuted ones), one product per draw;
@@ -32,7 +32,9 @@ Draws run in chunks (``jax.lax.map`` over ``vmap``-ed chunks of
 ``chunk_size`` draws), so memory is bounded for any number of draws, and the
 draws are spread over ``jax.devices()`` with ``jax.shard_map``. Draw ``i`` is
 seeded by ``jax.random.fold_in(key, i)`` alone, so results do not depend on the
-chunk size or the number of devices.
+chunk size or the number of devices. Generating a permutation is one sort of
+``n`` random keys per draw (:func:`permutation_indices`); on CPU at ``n =
+2000`` it costs about as much as the ``d = 64`` product.
 """
 
 from __future__ import annotations
@@ -94,8 +96,15 @@ _MAX_CHUNK = 64
 
 
 def permutation_indices(key: jax.Array, i, n: int) -> jax.Array:
-    """The row permutation of draw ``i``: ``jax.random.permutation(fold_in(key, i), n)``."""
-    return jax.random.permutation(jax.random.fold_in(key, i), n)
+    """The row permutation of draw ``i``: a uniformly random permutation of ``range(n)``.
+
+    The rows sorted by 64 random bits each (two ``uint32`` keys from
+    ``jax.random.fold_in(key, i)``), one sort, which on CPU is about 1.5x
+    faster than ``jax.random.permutation`` (two rounds of 32-bit keys); a tie,
+    which would keep two rows in order, has probability ``~n^2 / 2^65``.
+    """
+    hi, lo = jax.random.bits(jax.random.fold_in(key, i), (2, n), jnp.uint32)
+    return jax.lax.sort((hi, lo, jnp.arange(n, dtype=jnp.int32)), num_keys=2)[2]
 
 
 def _resample_indices(key: jax.Array, i, n: int) -> jax.Array:
@@ -410,9 +419,9 @@ def permutation_test(
     measure per draw (vmapped). Equal to the single-pair function on
     ``(x, y[perm])`` draw for draw, to round-off.
 
-    Draw ``i`` uses ``perm = jax.random.permutation(jax.random.fold_in(key, i),
-    n)`` (:func:`permutation_indices`), so the null does not depend on
-    ``chunk_size`` or the devices. Pure: works under ``jit`` (``key`` is a traced
+    Draw ``i`` uses the permutation ``jaxcca._stats.permutation_indices(key, i,
+    n)``, seeded by ``jax.random.fold_in(key, i)`` alone, so the null does not
+    depend on ``chunk_size`` or the devices. Pure: works under ``jit`` (``key`` is a traced
     argument; ``measure``, ``n_permutations``, ``chunk_size`` and the options
     are static) and ``vmap`` (e.g. over many pairs or keys). The draws are
     spread over ``devices`` with ``jax.shard_map``; memory holds one chunk of

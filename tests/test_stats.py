@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 import jaxcca
+from jaxcca._stats import permutation_indices
 
 # (measure, options, single-pair similarity of (x, y) with those options); the
 # first of each measure runs in float32 and float64, the variants in float64.
@@ -71,9 +72,7 @@ def _data(rng, measure, opts):
 
 def _naive(sim, x, y, key, n_draws, opts):
     """The single-pair function on (x, y[perm_i]), with the documented permutations."""
-    perms = jnp.stack(
-        [jax.random.permutation(jax.random.fold_in(key, i), x.shape[0]) for i in range(n_draws)]
-    )
+    perms = jnp.stack([permutation_indices(key, i, x.shape[0]) for i in range(n_draws)])
     x, y = jnp.asarray(x), jnp.asarray(y)
     return jax.vmap(lambda p: sim(x, y[p], **opts))(perms)
 
@@ -105,6 +104,17 @@ def test_dft_cca_permutes_samples(measure, opts, sim, dtype):
         res.null, _naive(sim, x, y, key, N_DRAWS, opts), rtol=0, atol=ATOL[dtype]
     )
     np.testing.assert_allclose(res.statistic, sim(x, y, **opts), rtol=0, atol=ATOL[dtype])
+
+
+def test_permutations_are_uniform():
+    # every one of the 5! = 120 permutations about equally often (chi-square, seeded)
+    perms = np.asarray(
+        jax.vmap(lambda i: permutation_indices(jax.random.key(0), i, 5))(jnp.arange(12000))
+    )
+    assert (np.sort(perms, axis=1) == np.arange(5)).all()
+    _, counts = np.unique(perms, axis=0, return_counts=True)
+    assert counts.size == 120
+    assert stats.chisquare(counts).pvalue > 0.001
 
 
 def test_p_value_and_adjusted_follow_their_definitions():
