@@ -59,11 +59,10 @@ from jaxcca._hsic import (
     hsic_terms,
     linear_hsic_features,
     rbf_gram,
-    unit_scale,
     use_feature_form,
 )
 from jaxcca._linalg import singular_values
-from jaxcca._numerics import mm
+from jaxcca._numerics import mm, pow2_scale
 from jaxcca._pairwise import MEASURES as PAIRWISE_MEASURES
 from jaxcca._procrustes import procrustes_similarity, unit_frobenius
 from jaxcca._pwcca import pwcca_similarity
@@ -127,11 +126,13 @@ def _cka_parts(x, y, value, mode, debiased):
     """What a CKA permutation draw needs from ``x`` and ``y``, computed once."""
     (xc, okx), (yc, oky) = centred(x), centred(y)
     n, d1, d2 = x.shape[0], x.shape[1], y.shape[1]
+    # Exact power-of-two rescaling of each side (as in jaxcca.cka): CKA is a ratio of
+    # terms homogeneous in each side's scale, so the scaled terms give the same value
+    # at any magnitude of the data.
+    cx, cy = pow2_scale(xc), pow2_scale(yc)
+    xs, ys = xc * cx, yc * cy
+    fx = fy = jnp.ones((), x.dtype)
     if mode == "linear":
-        xs, ax = unit_scale(xc)
-        ys, ay = unit_scale(yc)
-        # HSIC is homogeneous of degree 2 in each side: undo the scaling.
-        fx, fy = ax * ax, ay * ay
         if use_feature_form(n, d1, d2):
             _, hxx, hyy = linear_hsic_features(xs, ys, debiased)
             parts = {"xs": xs, "ys": ys, "rx": jnp.sum(xs * xs, 1), "ry": jnp.sum(ys * ys, 1)}
@@ -140,8 +141,10 @@ def _cka_parts(x, y, value, mode, debiased):
             kx, ky = mm(xs, xs.T), mm(ys, ys.T)
             form = "gram"
     else:
-        kx, ky = rbf_gram(xc, mode, value)[0], rbf_gram(yc, mode, value)[0]
-        fx = fy = jnp.ones((), x.dtype)
+        # An absolute bandwidth scales with the data: the kernel is unchanged.
+        vx = value * cx if mode == "sigma" else value
+        vy = value * cy if mode == "sigma" else value
+        kx, ky = rbf_gram(xs, mode, vx)[0], rbf_gram(ys, mode, vy)[0]
         form = "gram"
     if form == "gram":
         a, b = center_gram(kx, debiased), center_gram(ky, debiased)
@@ -208,8 +211,8 @@ def _permutation_plan(x, y, value, measure, opts):
 def _recompute(measure, opts, value, x, y):
     """The single-pair similarity, recomputed from scratch."""
     if measure == "cka":
-        hxy, hxx, hyy, _, _ = hsic_terms(x, y, opts["mode"], value, opts["debiased"])
-        return cka_from_hsic(hxy, hxx, hyy, opts["debiased"])
+        h = hsic_terms(x, y, opts["mode"], value, opts["debiased"])
+        return cka_from_hsic(h.hsic_xy, h.hsic_xx, h.hsic_yy, opts["debiased"])
     kw = {k: v for k, v in opts.items()}
     return _SIMILARITY[measure](x, y, **kw)
 
