@@ -97,6 +97,8 @@ def prepare(
                 )
             chosen[name] = a
         out.append(chosen)
+    if first is None:
+        raise InputError(f"{path_a}: holds no layers.")
     n = first[2]
     for (path, _, _), sid in zip(sides, ids, strict=True):
         if sid is not None and len(sid) != n:
@@ -141,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m jaxcca`` argument parser."""
     from jaxcca._compare import CONV_MODES, MEASURES, TOKEN_MODES
 
-    parser = argparse.ArgumentParser(prog="python -m jaxcca", description=__doc__.split("\n")[0])
+    summary = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m jaxcca", description=summary)
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser(
         "compare",
@@ -195,11 +198,12 @@ def _pvalues(acts_a, acts_b, args, options, n_permutations):
     import jaxcca
 
     mask = None if args.mask is None else np.load(args.mask)
-    red = dict(conv=args.conv, tokens=args.tokens, mask=mask)
-    xa = [jaxcca.reduce_layer(v, name=k, **red) for k, v in acts_a.items()]
-    xb = (
-        xa if acts_b is None else [jaxcca.reduce_layer(v, name=k, **red) for k, v in acts_b.items()]
-    )
+
+    def reduce(v, k):
+        return jaxcca.reduce_layer(v, name=k, conv=args.conv, tokens=args.tokens, mask=mask)
+
+    xa = [reduce(v, k) for k, v in acts_a.items()]
+    xb = xa if acts_b is None else [reduce(v, k) for k, v in acts_b.items()]
     key = jax.random.key(args.seed)
     out = np.zeros((len(xa), len(xb)))
     for i, x in enumerate(xa):

@@ -55,7 +55,7 @@ from jaxcca._cka import (
 from jaxcca._dft import conv_to_neurons
 from jaxcca._linalg import singular_values
 from jaxcca._numerics import mean_correlation, mm
-from jaxcca._pwcca import pwcca_weights
+from jaxcca._pwcca import pwcca_weights, weighted_correlation
 from jaxcca._svcca import reduce_whitened
 from jaxcca._whiten import whiten_moments
 
@@ -304,7 +304,7 @@ def reduce_layer(
       [[1.0, 2.0], [8.0, 9.0]]
     """
     _check_modes(conv, tokens)
-    x = x if hasattr(x, "ndim") else np.asarray(x)
+    x = x if isinstance(x, (np.ndarray, jax.Array)) else np.asarray(x)
     if x.ndim == 2:
         return jnp.asarray(x)
     if x.ndim == 4:
@@ -319,6 +319,7 @@ def reduce_layer(
     if mask is None:
         m = jnp.ones((n, t), x.dtype)
     else:
+        mask = jnp.asarray(mask)
         if tuple(mask.shape) != (n, t):
             raise ValueError(
                 f"mask has shape {tuple(mask.shape)} but layer {name!r} has (samples, tokens) "
@@ -342,7 +343,7 @@ def reduce_layer(
 
 
 def _default_dtype():
-    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    return jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
 
 
 @jax.jit
@@ -383,7 +384,9 @@ class _Accumulator:
         if self.widths_a is None:
             self.widths_a, self.widths_b = widths_a, widths_b
             if self.exact:
-                d2 = 0 if feats_b is None else sum(widths_b)
+                # Against itself only x's moments are used; y is one zero column
+                # (streaming.update needs at least one neuron on each side).
+                d2 = 1 if feats_b is None else sum(widths_b)
                 self.moments = streaming.init(sum(widths_a), d2, dtype=self.dtype)
             if self.minibatch_options is not None:
                 init = minibatch_cka_init(self.dtype)
@@ -402,7 +405,10 @@ class _Accumulator:
             feats_b = [f.astype(self.dtype) for f in feats_b]
         if self.exact:
             xa = jnp.concatenate(feats_a, axis=1)
-            yb = xa[:, :0] if feats_b is None else jnp.concatenate(feats_b, axis=1)
+            if feats_b is None:
+                yb = jnp.zeros((xa.shape[0], 1), xa.dtype)
+            else:
+                yb = jnp.concatenate(feats_b, axis=1)
             self.moments = _update(self.moments, xa, yb)
         if self.minibatch is not None:
             # Zero columns change no distance and no inner product, so padding every
@@ -415,7 +421,7 @@ class _Accumulator:
                 self.minibatch[i] = self._minibatch_row(self.minibatch[i], x, ys)
 
     def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
-        if self.widths_a is None:
+        if self.widths_a is None or self.widths_b is None:
             raise ValueError("no batches: the iterable of batches was empty.")
         mb = None if self.minibatch is None else tuple(self.minibatch)
         return LayerStatistics(
@@ -572,7 +578,9 @@ def accumulate_layers(
     return acc.statistics(labels_a, labels_b, same, {"conv": conv, "tokens": tokens})
 
 
-def _load_side(acts: Mapping[str, ArrayLike], layers, what: str):
+def _load_side(
+    acts: Mapping[str, ArrayLike], layers, what: str
+) -> tuple[Sequence[str], dict[str, Any]]:
     names = select_layers(list(acts), layers, what=what)
     return names, {n: acts[n] for n in names}
 
@@ -617,7 +625,10 @@ def accumulate_activations(
     _check_modes(conv, tokens)
     names_a, sel_a = _load_side(acts_a, layers_a, "a")
     same = acts_b is None or acts_b is acts_a
-    names_b, sel_b = (names_a, sel_a) if same else _load_side(acts_b, layers_b, "b")
+    if acts_b is None or same:
+        names_b, sel_b = names_a, sel_a
+    else:
+        names_b, sel_b = _load_side(acts_b, layers_b, "b")
     counts = {f"a:{k}": int(np.shape(v)[0]) for k, v in sel_a.items()}
     counts.update({f"b:{k}": int(np.shape(v)[0]) for k, v in sel_b.items()})
     if len(set(counts.values())) != 1:
@@ -686,7 +697,7 @@ def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
             rho, k = canonical_correlations(wa, wb, cross)
             return mean_correlation(rho, k)
         u, rho, _, k = canonical_directions(wa, wb, cross)
-        return jnp.sum(pwcca_weights(wa, u, k, convention=convention) * rho)
+        return weighted_correlation(pwcca_weights(wa, u, rho, k, convention=convention), rho)
 
     wb, basis_b, kb = prep_b
     return jax.vmap(one)(wb, basis_b, kb, crosses)
@@ -805,7 +816,10 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
     traces and singular values), so every layer is prepared and every row
     of pairs computed by one compiled, vmapped program.
     """
-    saa, mean_a, sbb, mean_b, sab = _blocks(stats.moments, stats.same)
+    if stats.moments is None:
+        raise ValueError(f"measure {measure!r} needs the co-moments: accumulate with exact=True.")
+    moments = stats.moments
+    saa, mean_a, sbb, mean_b, sab = _blocks(moments, stats.same)
     sl_a, sl_b = _slices(stats.widths_a), _slices(stats.widths_b)
     if measure == "cka":
         return _cka_matrix(saa, sbb, sab, sl_a, sl_b)
@@ -824,7 +838,7 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
     epsilon = options.get("epsilon")
     keep = validate_keep(options.get("keep", 0.99)) if measure == "svcca" else None
     convention = validate_convention(options.get("convention", "paper"))
-    count = stats.moments.n_samples
+    count = moments.n_samples
     prep_a = _prepare_layers(covs_a, means_a, count, epsilon, keep)
     prep_b = prep_a if stats.same else _prepare_layers(covs_b, means_b, count, epsilon, keep)
     for i, si in enumerate(sl_a):

@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -395,7 +396,7 @@ def permutation_test(
     n_permutations: int = 1000,
     key: jax.Array,
     chunk_size: int | None = None,
-    devices: Sequence[jax.Device] | None = None,
+    devices: Sequence[Any] | None = None,
     **options,
 ) -> PermutationResult:
     r"""Permutation null, p-value and chance-corrected score of a similarity.
@@ -498,7 +499,7 @@ def bootstrap(
     key: jax.Array,
     confidence: float = 0.95,
     chunk_size: int | None = None,
-    devices: Sequence[jax.Device] | None = None,
+    devices: Sequence[Any] | None = None,
     **options,
 ) -> BootstrapResult:
     r"""Bootstrap distribution and percentile interval of a similarity.

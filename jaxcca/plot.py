@@ -65,6 +65,7 @@ def plot_similarity(
     """
     try:
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Rectangle
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("plot_similarity needs matplotlib: pip install 'jaxcca[plot]'.") from e
     matrix = np.asarray(result.matrix, dtype=float)
@@ -90,9 +91,7 @@ def plot_similarity(
     if pvalues is not None:
         for i, j in zip(*np.nonzero(~(pvalues < alpha)), strict=True):
             ax.add_patch(
-                plt.Rectangle(
-                    (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6", lw=0
-                )
+                Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6", lw=0)
             )
     if annotate:
         lo, hi = np.nanmin(matrix), np.nanmax(matrix)
