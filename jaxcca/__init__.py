@@ -1,5 +1,7 @@
 """jaxcca: exact, jittable, vmappable and differentiable CCA-family similarity."""
 
+from importlib import metadata as _metadata
+
 from jaxcca import losses, streaming
 from jaxcca._cca import cca, cca_distance, cca_similarity
 from jaxcca._cka import (
@@ -30,7 +32,10 @@ from jaxcca._results import (
 )
 from jaxcca._svcca import svcca, svcca_distance, svcca_similarity
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("jaxcca")
+except _metadata.PackageNotFoundError:  # a source checkout that is not installed
+    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "losses",

@@ -111,19 +111,21 @@ def cca(
     One pair in, one result out: for a batch of pairs use ``jax.vmap``.
 
     Args:
-      x: ``(n, d1)`` activations, float32 or float64.
+      x: ``(n, d1)`` activations, float32 or float64 (float16 and bfloat16 are computed in float32).
       y: ``(n, d2)`` activations on the same ``n`` inputs.
       epsilon: relative rank tolerance (``None``: 1e-10 for float32, 1e-13 for
         float64; see :func:`jaxcca._whiten.default_epsilon`). Static.
       check_finite: if True, raise ``ValueError`` when the inputs hold NaN or
-        Inf (also under jit). Otherwise NaN input gives NaN output.
+        Inf. Needs concrete inputs: under jit or vmap it raises ValueError at
+        trace time (check before the transformed call). Otherwise NaN input
+        gives NaN output.
 
     Returns:
       A :class:`CCAResult`.
 
     Raises:
       ValueError: wrong rank, different numbers of samples, fewer than 2 samples.
-      TypeError: dtype other than float32/float64.
+      TypeError: integer, bool or complex dtype; float64 with 64-bit mode off.
 
     Example:
       >>> import jax, jaxcca

@@ -9,6 +9,7 @@ or ``TypeError`` with a message that says how to fix the call.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,50 +23,73 @@ __all__ = [
     "as_float_array",
     "as_pair",
     "as_single",
+    "as_stack",
     "check_bandwidth",
     "raise_if_not_finite",
     "validate_cka_options",
     "validate_convention",
+    "validate_epsilon",
     "validate_keep",
 ]
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# Accepted and computed in float32: rounding them to 8 (bfloat16) or 11
+# (float16) significant bits was the caller's choice; squaring them in that
+# precision would be ours.
+LOW_PRECISION = (np.dtype(np.float16), np.dtype(jnp.bfloat16))
 CONVENTIONS = ("paper", "svcca")
 KERNELS = ("linear", "rbf")
 DEFAULT_THRESHOLD = 1.0
 
 
 def as_float_array(a: ArrayLike, name: str, *, ndim: int = 2) -> jax.Array:
-    """Converts ``a`` to a jax array and checks rank and dtype at trace time."""
-    if not hasattr(a, "dtype") or not hasattr(a, "shape"):
-        a = np.asarray(a)
-    if a.ndim != ndim:
+    """Converts ``a`` to a float32/float64 jax array, checking rank and dtype at trace time.
+
+    float16 and bfloat16 are accepted and converted to float32 (exactly).
+    Python lists and tuples (also of traced scalars, as ``jit`` passes them)
+    become arrays of JAX's default float type. Integer, bool and complex
+    arrays raise ``TypeError``; float64 with JAX's 64-bit mode off too (it
+    would be silently truncated).
+    """
+    arr: Any = a
+    if isinstance(arr, (list, tuple)):
+        arr = jnp.asarray(arr)
+    elif not hasattr(arr, "dtype") or not hasattr(arr, "shape"):
+        arr = np.asarray(arr)
+    if arr.ndim != ndim:
         layout = "(n_samples, n_neurons)" if ndim == 2 else "(n_samples, height, width, channels)"
         hint = (
-            " For a single neuron use x[:, None]; for conv activations (N, H, W, C) "
+            " For arr single neuron use x[:, None]; for conv activations (N, H, W, C) "
             "use jaxcca.dft_cca or jaxcca.conv_to_neurons."
             if ndim == 2
             else ""
         )
         raise ValueError(
-            f"{name} must be a {ndim}-D array of shape {layout}, got shape "
-            f"{tuple(a.shape)} ({a.ndim}-D).{hint} To compare a batch of pairs, "
+            f"{name} must be arr {ndim}-D array of shape {layout}, got shape "
+            f"{tuple(arr.shape)} ({arr.ndim}-D).{hint} To compare arr batch of pairs, "
             "wrap the call in jax.vmap."
         )
-    dtype = np.dtype(a.dtype)
+    if ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(
+            f"{name} has no neurons (shape {tuple(arr.shape)}); every representation needs "
+            "at least one column."
+        )
+    dtype = np.dtype(arr.dtype)
+    if dtype in LOW_PRECISION:
+        return jnp.asarray(arr).astype(jnp.float32)
     if dtype not in FLOATS:
         raise TypeError(
-            f"{name} must have dtype float32 or float64, got {dtype}. Cast it first, "
-            f"e.g. {name}.astype(jnp.float32) (low-precision float16/bfloat16 "
-            "activations are too coarse for CCA)."
+            f"{name} must have arr floating dtype (float32 or float64; float16 and bfloat16 "
+            f"are computed in float32), got {dtype}. Cast it first, e.g. "
+            f"{name}.astype(jnp.float32)."
         )
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
+    if dtype == np.float64 and not jax.config.read("jax_enable_x64"):
         raise TypeError(
             f"{name} is float64 but JAX's 64-bit mode is off, so it would be silently "
             "truncated to float32. Enable it with jax.config.update('jax_enable_x64', "
             f"True) or pass {name}.astype(np.float32)."
         )
-    return jnp.asarray(a)
+    return jnp.asarray(arr)
 
 
 def as_single(x: ArrayLike, name: str = "x", *, ndim: int = 2) -> jax.Array:
@@ -96,24 +120,66 @@ def as_pair(x: ArrayLike, y: ArrayLike, *, ndim: int = 2) -> tuple[jax.Array, ja
 
 
 def raise_if_not_finite(*arrays: jax.Array) -> None:
-    """Raises ``ValueError`` if any array holds NaN or Inf (works under jit)."""
+    """Raises ``ValueError`` if any array holds NaN or Inf (``check_finite=True``).
 
-    def _raise(bad):
-        if bool(np.asarray(bad).any()):
-            raise ValueError(
-                "jaxcca: input activations contain NaN or Inf (check_finite=True). "
-                "Find the source with jnp.isfinite(x).all(axis=0) per neuron."
-            )
-
+    The check needs the values: it works eagerly (also under eager
+    ``jax.grad``). Under ``jit`` or ``vmap`` the values do not exist yet, and
+    JAX cannot raise a ``ValueError`` from inside a compiled program (a
+    runtime callback surfaces as ``JaxRuntimeError``), so a traced input
+    raises ``ValueError`` at trace time, saying so, whatever its values.
+    """
     bad = jnp.zeros((), bool)
     for a in arrays:
         bad = bad | ~jnp.all(jnp.isfinite(a))
     try:
         concrete = bool(bad)
     except jax.errors.ConcretizationTypeError:
-        jax.debug.callback(_raise, bad)
-        return
-    _raise(concrete)
+        raise ValueError(
+            "check_finite=True needs concrete inputs, but they are traced (inside jax.jit, "
+            "jax.vmap or another transformation), where JAX cannot raise a ValueError. "
+            "Check the activations before the transformed call, e.g. "
+            "bool(jnp.isfinite(x).all()), or drop check_finite (NaN input then gives "
+            "NaN output)."
+        ) from None
+    if concrete:
+        raise ValueError(
+            "jaxcca: input activations contain NaN or Inf (check_finite=True). "
+            "Find the source with jnp.isfinite(x).all(axis=0) per neuron."
+        )
+
+
+def validate_epsilon(epsilon) -> float | None:
+    """Checks the static relative rank tolerance: None or a real number in (0, 1)."""
+    if epsilon is None:
+        return None
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(
+            f"epsilon must be None or a Python float in (0, 1) (static), got {epsilon!r} "
+            f"of type {type(epsilon).__name__}."
+        )
+    eps = float(epsilon)
+    if not (np.isfinite(eps) and 0.0 < eps < 1.0):
+        raise ValueError(
+            f"epsilon={eps}: the relative rank tolerance must be a finite number in (0, 1) "
+            "(directions with variance below epsilon times the largest are dropped; "
+            "None picks 1e-10 for float32 and 1e-13 for float64)."
+        )
+    return eps
+
+
+def as_stack(xs, name: str) -> jax.Array:
+    """Checks a stack ``(m, n, d)`` of representations (dtype and sample count)."""
+    if not hasattr(xs, "ndim"):
+        xs = np.asarray(xs)
+    if xs.ndim != 3:
+        raise ValueError(
+            f"{name} must be a stacked array of shape (m, n_samples, n_neurons) or a list "
+            f"of (n_samples, n_neurons_i) arrays, got shape {tuple(xs.shape)}."
+        )
+    if xs.shape[0] == 0:
+        raise ValueError(f"{name} holds no representations (shape {tuple(xs.shape)}).")
+    first = as_single(xs[0], f"{name}[0]")  # dtype, width and sample-count checks
+    return jnp.asarray(xs).astype(first.dtype)
 
 
 def validate_keep(keep) -> float | int:

@@ -27,6 +27,7 @@ estimates before normalising: :func:`minibatch_cka_init`,
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +36,7 @@ from jax.typing import ArrayLike
 
 from jaxcca._checks import as_pair, raise_if_not_finite, validate_cka_options
 from jaxcca._hsic import cka_from_hsic, hsic_terms
+from jaxcca._numerics import pow2_scale
 from jaxcca._results import CKAResult, MinibatchCKAState
 
 __all__ = [
@@ -50,8 +52,10 @@ __all__ = [
 
 @functools.partial(jax.jit, static_argnames=("mode", "debiased"))
 def _cka(x, y, value, mode: str, debiased: bool) -> CKAResult:
-    hxy, hxx, hyy, sx, sy = hsic_terms(x, y, mode, value, debiased)
-    return CKAResult(cka_from_hsic(hxy, hxx, hyy, debiased), hxy, hxx, hyy, sx, sy)
+    h = hsic_terms(x, y, mode, value, debiased)
+    # CKA from the exactly rescaled terms; the HSIC fields in data units.
+    sim = cka_from_hsic(h.hsic_xy, h.hsic_xx, h.hsic_yy, debiased)
+    return CKAResult(sim, *h.in_data_units(), h.sigma_x, h.sigma_y)
 
 
 def _prepare(x, y, kernel, sigma, threshold, debiased, check_finite):
@@ -115,7 +119,7 @@ def cka(
     data that do not fit in memory, :func:`minibatch_cka_update`.
 
     Args:
-      x: ``(n, d1)`` activations, float32 or float64.
+      x: ``(n, d1)`` activations, float32 or float64 (float16 and bfloat16 are computed in float32).
       y: ``(n, d2)`` activations on the same ``n`` inputs.
       kernel: ``"linear"`` or ``"rbf"``. Static.
       sigma: absolute RBF bandwidth (> 0); scalar, may be traced. RBF only.
@@ -123,7 +127,9 @@ def cka(
         distance; default 1.0 when ``kernel="rbf"`` and ``sigma`` is None.
       debiased: use the unbiased HSIC estimator. Static.
       check_finite: if True, raise ``ValueError`` when the inputs hold NaN or
-        Inf (also under jit). Otherwise NaN input gives NaN output.
+        Inf. Needs concrete inputs: under jit or vmap it raises ValueError at
+        trace time (check before the transformed call). Otherwise NaN input
+        gives NaN output.
 
     Returns:
       A :class:`CKAResult`.
@@ -132,7 +138,8 @@ def cka(
       ValueError: wrong rank or sample counts, unknown kernel, a bandwidth
         given for the linear kernel or both ``sigma`` and ``threshold``, a
         non-positive bandwidth, ``debiased=True`` with fewer than 4 samples.
-      TypeError: dtype other than float32/float64, non-bool ``debiased``.
+      TypeError: integer, bool or complex dtype; float64 with 64-bit mode off;
+        non-bool ``debiased``.
 
     Example:
       >>> import jax, jaxcca
@@ -240,14 +247,17 @@ def minibatch_cka_init(dtype=jnp.float32) -> MinibatchCKAState:
 
 @functools.partial(jax.jit, static_argnames=("mode", "debiased"))
 def _minibatch_update(state, x, y, value, mode, debiased):
-    hxy, hxx, hyy, sx, sy = hsic_terms(x, y, mode, value, debiased)
     dtype = state.hsic_xy.dtype
+    # In the state's dtype: a float64 state holds the HSIC of float32 batches
+    # in data units at any magnitude.
+    h = jax.tree.map(lambda a: a.astype(dtype), hsic_terms(x, y, mode, value, debiased))
+    hxy, hxx, hyy = h.in_data_units()
     return MinibatchCKAState(
-        state.hsic_xy + hxy.astype(dtype),
-        state.hsic_xx + hxx.astype(dtype),
-        state.hsic_yy + hyy.astype(dtype),
-        state.sigma_x + sx.astype(dtype),
-        state.sigma_y + sy.astype(dtype),
+        state.hsic_xy + hxy,
+        state.hsic_xx + hxx,
+        state.hsic_yy + hyy,
+        state.sigma_x + h.sigma_x,
+        state.sigma_y + h.sigma_y,
         state.n_batches + jnp.ones((), jnp.int32),
     )
 
@@ -296,10 +306,6 @@ def minibatch_cka_update(
       1.0
     """
     x, y, mode, value = _prepare(x, y, kernel, sigma, threshold, debiased, False)
-    dtype = np.dtype(state.hsic_xy.dtype)
-    x, y = x.astype(dtype), y.astype(dtype)
-    if value is not None:
-        value = value.astype(dtype)
     return _minibatch_update(state, x, y, value, mode, debiased)
 
 
@@ -364,33 +370,52 @@ def minibatch_cka(
       Nguyen, Raghu & Kornblith, "Do wide and deep networks learn the same
       things?", ICLR 2021, section 3.1.
     """
-    xs = xs if hasattr(xs, "ndim") else np.asarray(xs)
-    ys = ys if hasattr(ys, "ndim") else np.asarray(ys)
-    if xs.ndim != 3 or ys.ndim != 3 or xs.shape[0] != ys.shape[0]:
+    xs_: Any = xs if hasattr(xs, "ndim") else np.asarray(xs)
+    ys_: Any = ys if hasattr(ys, "ndim") else np.asarray(ys)
+    if xs_.ndim != 3 or ys_.ndim != 3 or xs_.shape[0] != ys_.shape[0]:
         raise ValueError(
             "minibatch_cka expects xs of shape (num_batches, batch, d1) and ys of shape "
-            f"(num_batches, batch, d2) with the same num_batches, got {tuple(xs.shape)} "
-            f"and {tuple(ys.shape)}. For one batch use jaxcca.cka; for batches of "
+            f"(num_batches, batch, d2) with the same num_batches, got {tuple(xs_.shape)} "
+            f"and {tuple(ys_.shape)}. For one batch use jaxcca.cka; for batches of "
             "different sizes call jaxcca.minibatch_cka_update per batch."
         )
-    x0, y0, mode, value = _prepare(xs[0], ys[0], kernel, sigma, threshold, debiased, False)
+    x0, y0, mode, value = _prepare(xs_[0], ys_[0], kernel, sigma, threshold, debiased, False)
     dtype = x0.dtype
-    xs, ys = jnp.asarray(xs).astype(dtype), jnp.asarray(ys).astype(dtype)
-    return _minibatch_scan(xs, ys, value, mode, debiased)
+    xs_, ys_ = jnp.asarray(xs_).astype(dtype), jnp.asarray(ys_).astype(dtype)
+    return _minibatch_scan(xs_, ys_, value, mode, debiased)
 
 
 @functools.partial(jax.jit, static_argnames=("mode", "debiased"))
 def _minibatch_scan(xs, ys, value, mode, debiased) -> CKAResult:
+    # Exact power-of-two scales for all batches (CKA does not depend on them):
+    # the HSIC sums stay in range at any magnitude. An absolute RBF bandwidth
+    # is shared by x and y, so both then get the same scale, and it scales along.
+    cx, cy = pow2_scale(xs), pow2_scale(ys)
+    if mode == "sigma":
+        cx = cy = jnp.minimum(cx, cy)
+        value = value * cx
+
     def step(state, xy):
-        hxy, hxx, hyy, sx, sy = hsic_terms(xy[0], xy[1], mode, value, debiased)
+        h = hsic_terms(xy[0], xy[1], mode, value, debiased)
+        hxy, hxx, hyy = h.in_data_units()
         return MinibatchCKAState(
             state.hsic_xy + hxy,
             state.hsic_xx + hxx,
             state.hsic_yy + hyy,
-            state.sigma_x + sx,
-            state.sigma_y + sy,
+            state.sigma_x + h.sigma_x,
+            state.sigma_y + h.sigma_y,
             state.n_batches + jnp.ones((), jnp.int32),
         ), None
 
-    state, _ = jax.lax.scan(step, minibatch_cka_init(xs.dtype), (xs, ys))
-    return minibatch_cka_finalize(state)
+    state, _ = jax.lax.scan(step, minibatch_cka_init(xs.dtype), (xs * cx, ys * cy))
+    res = minibatch_cka_finalize(state)
+    # Back to the units of the data (the HSIC fields can leave the float32
+    # range there; the similarity cannot).
+    ux, uy = (1.0 / (cx * cx), 1.0 / (cy * cy)) if mode == "linear" else (1.0, 1.0)
+    return res._replace(
+        hsic_xy=res.hsic_xy * ux * uy,
+        hsic_xx=res.hsic_xx * ux * ux,
+        hsic_yy=res.hsic_yy * uy * uy,
+        sigma_x=res.sigma_x / cx,
+        sigma_y=res.sigma_y / cy,
+    )

@@ -12,7 +12,15 @@ from jax.typing import ArrayLike
 from jaxcca._cca import canonical_directions
 from jaxcca._checks import as_pair, as_single, raise_if_not_finite
 from jaxcca._linalg import complex_singular_values, eigh_nograd
-from jaxcca._numerics import alive_neurons, clip_correlations, first_k, mm, safe_div, safe_sqrt
+from jaxcca._numerics import (
+    alive_neurons,
+    clip_correlations,
+    first_k,
+    mm,
+    pow2_scale,
+    safe_div,
+    safe_sqrt,
+)
 from jaxcca._results import DFTCCAResult
 from jaxcca._whiten import cross_product, whiten
 
@@ -216,8 +224,12 @@ def _frequency_rho(zx, zy, epsilon):
     return clip_correlations(s, kc), rank_x, rank_y
 
 
-def _frequency_rho_weights(zx, zy, epsilon):
-    """:func:`_frequency_rho` and the projection weights ``(p,)`` (unnormalised)."""
+def _frequency_rho_weights(zx, zy, rel_x, epsilon):
+    """:func:`_frequency_rho` and the projection weights ``(p,)`` (unnormalised).
+
+    ``rel_x`` ``(c1,)`` takes x's per-channel power-of-two scales back out of
+    the projections (up to one global factor, which the normalisation removes).
+    """
     c1 = zx.shape[1]
     wx, wy, rank_x, rank_y, kc = _whiten_frequency(zx, zy, epsilon)
     u, rho, _, _ = canonical_directions(wx, wy, cross_product(wx, wy))
@@ -225,20 +237,24 @@ def _frequency_rho_weights(zx, zy, epsilon):
     rho_c = rho[0::2]
     # |<h, z_j>| for a complex unit direction h (realified as u's column) and
     # complex neuron z_j: the real column j gives Re, column j + c1 gives -Im.
-    proj = mm(u.T, wx.r)  # (2p, 2 c1)
+    proj = mm(u.T, wx.r) * jnp.concatenate([rel_x, rel_x])[None, :]  # (2p, 2 c1)
     alpha = jnp.sum(safe_sqrt(proj[:, :c1] ** 2 + proj[:, c1:] ** 2), axis=1)
     alpha = 0.5 * (alpha[0::2] + alpha[1::2])  # the two copies of each direction
     return rho_c, jnp.where(first_k(kc, rho_c.shape[0]), alpha, 0.0), rank_x, rank_y
 
 
 def _coefficients(x, y):
-    """The plan and the centred ``(R, N, C)`` coefficients at the representative frequencies."""
+    """The plan, the centred ``(R, N, C)`` coefficients and x's relative channel scales."""
     plan = _frequency_plan(x.shape[1], x.shape[2], y.shape[1], y.shape[2])
-    fx = jnp.fft.rfft2(x, axes=(1, 2))
-    fy = jnp.fft.rfft2(y, axes=(1, 2))
+    # An exact power-of-two scale per channel (CCA at every frequency does not
+    # depend on it): no overflow or underflow in the squared norms at any
+    # magnitude, and one huge channel cannot make the others look dead.
+    sx, sy = pow2_scale(x, axis=(0, 1, 2)), pow2_scale(y, axis=(0, 1, 2))
+    fx = jnp.fft.rfft2(x * sx[None, None, None, :], axes=(1, 2))
+    fy = jnp.fft.rfft2(y * sy[None, None, None, :], axes=(1, 2))
     zx = jnp.moveaxis(fx[:, plan["rows_x"], plan["cols_x"], :], 1, 0)
     zy = jnp.moveaxis(fy[:, plan["rows_y"], plan["cols_y"], :], 1, 0)
-    return plan, _center_complex(zx), _center_complex(zy)
+    return plan, _center_complex(zx), _center_complex(zy), jnp.min(sx) / sx
 
 
 def _grid_mean(plan, rho, rank_x, rank_y, dtype):
@@ -255,7 +271,7 @@ def _grid_mean(plan, rho, rank_x, rank_y, dtype):
 
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _dft_cca_similarity(x, y, epsilon):
-    plan, zx, zy = _coefficients(x, y)
+    plan, zx, zy, _ = _coefficients(x, y)
     fn = functools.partial(_frequency_rho, epsilon=epsilon)
     rho, rank_x, rank_y = jax.vmap(fn)(zx, zy)
     return _grid_mean(plan, rho, rank_x, rank_y, x.dtype)
@@ -263,9 +279,9 @@ def _dft_cca_similarity(x, y, epsilon):
 
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _dft_cca(x, y, epsilon) -> DFTCCAResult:
-    plan, zx, zy = _coefficients(x, y)
+    plan, zx, zy, rel_x = _coefficients(x, y)
     fn = functools.partial(_frequency_rho_weights, epsilon=epsilon)
-    rho, alpha, rank_x, rank_y = jax.vmap(fn)(zx, zy)
+    rho, alpha, rank_x, rank_y = jax.vmap(fn, in_axes=(0, 0, None))(zx, zy, rel_x)
     mult = jnp.asarray(plan["multiplicity"], x.dtype)
     total = jnp.sum(mult[:, None] * alpha)
     weights = alpha / jnp.where(total > 0, total, 1.0)
@@ -349,7 +365,7 @@ def dft_cca(
 
     Raises:
       ValueError: inputs not 4-D, different ``N``, fewer than 2 samples.
-      TypeError: dtype other than float32/float64.
+      TypeError: integer, bool or complex dtype; float64 with 64-bit mode off.
 
     Example:
       >>> import jax, jaxcca

@@ -8,11 +8,13 @@ normalisation of them; the public functions in :mod:`jaxcca._cka` and the
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcca._numerics import mm, nonconstant, safe_rsqrt, safe_sqrt
+from jaxcca._numerics import mm, nonconstant, pow2_scale, safe_rsqrt, safe_sqrt
 
 __all__ = [
     "center_gram",
@@ -25,7 +27,7 @@ __all__ = [
     "linear_hsic_features",
     "median_nonneg",
     "rbf_gram",
-    "unit_scale",
+    "ScaledHSIC",
     "use_feature_form",
 ]
 
@@ -40,19 +42,6 @@ def centred(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     xc = x - mean
     alive = nonconstant(xc, mean)
     return jnp.where(alive, xc, 0.0), alive
-
-
-def unit_scale(xc: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(xc / a, a)`` with ``a = max|xc|`` held constant for differentiation.
-
-    Linear HSIC is homogeneous of degree 2 in each argument, so the value and
-    the derivative of ``hsic(xc / a) * a**2`` are those of ``hsic(xc)`` for any
-    constant ``a``; the scaling only keeps fourth powers of activations away
-    from float32 overflow.
-    """
-    a = jax.lax.stop_gradient(jnp.max(jnp.abs(xc)))
-    a = jnp.where(a > 0, a, 1.0)
-    return xc / a, a
 
 
 def use_feature_form(n: int, d1: int, d2: int) -> bool:
@@ -184,31 +173,74 @@ def rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
     return k, sigma
 
 
-def hsic_terms(x, y, mode, value, debiased):
-    """``(hsic_xy, hsic_xx, hsic_yy, sigma_x, sigma_y)`` for one pair."""
+class ScaledHSIC(NamedTuple):
+    """HSIC terms of one pair, computed on exactly rescaled data.
+
+    Each side is multiplied by a power of two (:func:`jaxcca._numerics.pow2_scale`)
+    before any kernel is formed, so the terms are O(1) at every magnitude and
+    CKA, a ratio, is computed from them directly. In the units of the data,
+    ``hsic_xy * unit_x * unit_y``, ``hsic_xx * unit_x**2`` and ``hsic_yy *
+    unit_y**2`` (see :meth:`in_data_units`; these can overflow or underflow in
+    float32 when the activations are far from 1, e.g. past ~1e9 for linear
+    kernels, where the fourth power of the data leaves the float32 range).
+
+    Attributes:
+      hsic_xy: scalar HSIC of the scaled pair.
+      hsic_xx: scalar HSIC of scaled x with itself.
+      hsic_yy: scalar HSIC of scaled y with itself.
+      sigma_x: scalar RBF bandwidth of x in the units of x (0 for linear).
+      sigma_y: scalar RBF bandwidth of y (0 for linear).
+      unit_x: scalar, the factor that brings x's side back to data units
+        (``c**-2`` for linear kernels, ``c`` the power of two; 1 for RBF).
+      unit_y: scalar, the same for y.
+    """
+
+    hsic_xy: jax.Array
+    hsic_xx: jax.Array
+    hsic_yy: jax.Array
+    sigma_x: jax.Array
+    sigma_y: jax.Array
+    unit_x: jax.Array
+    unit_y: jax.Array
+
+    def in_data_units(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(hsic_xy, hsic_xx, hsic_yy)`` in the units of the data."""
+        ux, uy = self.unit_x, self.unit_y
+        return self.hsic_xy * ux * uy, self.hsic_xx * ux * ux, self.hsic_yy * uy * uy
+
+
+def hsic_terms(x, y, mode, value, debiased) -> ScaledHSIC:
+    """The HSIC terms of one pair (see :class:`ScaledHSIC`)."""
     (xc, okx), (yc, oky) = centred(x), centred(y)
+    cx, cy = pow2_scale(xc), pow2_scale(yc)
+    xs, ys = xc * cx, yc * cy
+    one = jnp.ones((), x.dtype)
     if mode == "linear":
-        xs, ax = unit_scale(xc)
-        ys, ay = unit_scale(yc)
         n, d1 = xs.shape
         if use_feature_form(n, d1, ys.shape[1]):
             hxy, hxx, hyy = linear_hsic_features(xs, ys, debiased)
         else:
             hxy, hxx, hyy = hsic_from_grams(mm(xs, xs.T), mm(ys, ys.T), debiased)
-        ax2, ay2 = ax * ax, ay * ay
-        hxy, hxx, hyy = hxy * ax2 * ay2, hxx * ax2 * ax2, hyy * ay2 * ay2
         sx = sy = jnp.zeros((), x.dtype)
+        ux, uy = 1.0 / (cx * cx), 1.0 / (cy * cy)
     else:
-        kx, sx = rbf_gram(xc, mode, value)
-        ky, sy = rbf_gram(yc, mode, value)
+        # An absolute bandwidth scales with the data: the kernel is unchanged.
+        vx = value * cx if mode == "sigma" else value
+        vy = value * cy if mode == "sigma" else value
+        kx, sx = rbf_gram(xs, mode, vx)
+        ky, sy = rbf_gram(ys, mode, vy)
         hxy, hxx, hyy = hsic_from_grams(kx, ky, debiased)
+        sx, sy = sx / cx, sy / cy
+        ux = uy = one
     # A constant side has an exactly zero centred kernel (not round-off of one).
-    return (
+    return ScaledHSIC(
         jnp.where(okx & oky, hxy, 0.0),
         jnp.where(okx, hxx, 0.0),
         jnp.where(oky, hyy, 0.0),
         sx,
         sy,
+        ux,
+        uy,
     )
 
 
@@ -222,7 +254,11 @@ def cka_from_hsic(hxy, hxx, hyy, debiased: bool) -> jax.Array:
 
 
 def linear_cka_basis(x: jax.Array) -> jax.Array:
-    """Centred ``x`` over ``||x_c^T x_c||_F^{1/2}``: linear CKA of two such is ``||a^T b||_F^2``."""
+    """Centred ``x`` over ``||x_c^T x_c||_F^{1/2}``: linear CKA of two such is ``||a^T b||_F^2``.
+
+    Exactly pre-scaled by a power of two, so that any magnitude works.
+    """
     xc = x - jnp.mean(x, axis=0, keepdims=True)
+    xc = xc * pow2_scale(xc)
     gram_norm = safe_sqrt(jnp.sum(mm(xc.T, xc) ** 2))
     return xc * safe_rsqrt(gram_norm)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcca._numerics import mm, safe_div
+from jaxcca._numerics import mm, pow2_scale, safe_div
 
 __all__ = [
     "cholesky_and_inverse",
@@ -244,8 +244,11 @@ def orthonormalize_columns(c: jax.Array, valid: jax.Array) -> jax.Array:
 
     CholeskyQR2 (two Cholesky passes): Gram-Schmidt order, like Householder QR
     up to column signs, with a finite derivative when invalid columns are
-    masked out.
+    masked out. Each column is first scaled by an exact power of two (Q does
+    not depend on positive column scales), so columns of very different
+    magnitudes do not underflow in the Gram matrix.
     """
+    c = c * pow2_scale(c, axis=0)[None, :]
     both = valid[:, None] & valid[None, :]
     eye = jnp.eye(c.shape[1], dtype=c.dtype)
     for _ in range(2):

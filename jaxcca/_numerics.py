@@ -22,6 +22,7 @@ __all__ = [
     "mm",
     "n_trivial",
     "nonconstant",
+    "pow2_scale",
     "propagate_nan",
     "safe_div",
     "safe_rsqrt",
@@ -88,7 +89,7 @@ def n_trivial(n, rank_x: jax.Array, rank_y: jax.Array) -> jax.Array:
     Two subspaces of the ``(n - 1)``-dimensional centred sample space intersect
     in at least ``rank_x + rank_y - (n - 1)`` dimensions.
     """
-    return jnp.maximum(rank_x + rank_y - (n - 1), 0)
+    return jnp.maximum(rank_x + rank_y - jnp.maximum(n - 1, 0), 0)
 
 
 def alive_neurons(norms: jax.Array, mean: jax.Array, n) -> jax.Array:
@@ -96,7 +97,10 @@ def alive_neurons(norms: jax.Array, mean: jax.Array, n) -> jax.Array:
 
     A neuron is dead when its centred norm is at the round-off level of its
     values (an exactly constant neuron leaves ~``eps * |mean| * sqrt(n)``
-    behind) or below ``1e-3`` of that level relative to the largest neuron.
+    behind) or below ``1e-3`` of that level relative to the largest finite
+    neuron. Callers scale each neuron to a unit maximum first
+    (:func:`pow2_scale`), so that one huge neuron cannot make the others look
+    dead. NaN and Inf norms count as alive, so that they reach the output.
 
     Args:
       norms: ``(..., d)`` centred Euclidean norms of the neurons.
@@ -105,8 +109,27 @@ def alive_neurons(norms: jax.Array, mean: jax.Array, n) -> jax.Array:
     """
     eps = float(np.finfo(norms.dtype).eps)
     root_n = jnp.sqrt(jnp.asarray(n, norms.dtype))
-    scale = jnp.abs(mean) * root_n + jnp.max(norms, axis=-1, keepdims=True) * 1e-3
-    return norms > 64.0 * eps * scale
+    # The largest *finite* norm: one NaN or Inf neuron must not kill the others,
+    # and is itself counted alive (``not <=``) so that it reaches the output.
+    finite_max = jnp.max(jnp.where(jnp.isfinite(norms), norms, 0.0), axis=-1, keepdims=True)
+    scale = jnp.abs(mean) * root_n + finite_max * 1e-3
+    return ~(norms <= 64.0 * eps * scale)
+
+
+def pow2_scale(a: jax.Array, axis=None) -> jax.Array:
+    """The power of two ``2**-e`` that brings ``max|a|`` (over ``axis``) into [0.5, 1).
+
+    Multiplying by it is exact in floating point (barring underflow of entries
+    far below the maximum), so every scale-invariant measure gives the same
+    value on ``a * pow2_scale(a)`` as on ``a``, while squares and fourth powers
+    of the scaled values can no longer overflow or underflow. Held constant
+    for differentiation (``stop_gradient``): exact for functions that are
+    invariant to the scaling. 1 where the maximum is 0, NaN or Inf.
+    """
+    m = jax.lax.stop_gradient(jnp.max(jnp.abs(a), axis=axis))
+    ok = jnp.isfinite(m) & (m > 0)
+    _, e = jnp.frexp(jnp.where(ok, m, 1.0))
+    return jnp.where(ok, jnp.ldexp(jnp.ones_like(m), -e), 1.0)
 
 
 def nonconstant(xc: jax.Array, mean: jax.Array) -> jax.Array:

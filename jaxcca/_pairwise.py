@@ -44,19 +44,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import jax
+import jax.core as jax_core
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxcca._checks import as_single, validate_convention, validate_keep
+from jaxcca._checks import as_single, as_stack, validate_convention, validate_epsilon, validate_keep
 from jaxcca._hsic import linear_cka_basis
 from jaxcca._linalg import eigh_nograd, psd_sqrt_from_svd, safe_svd, singular_values
-from jaxcca._numerics import clip_correlations, first_k, mean_correlation, mm, safe_div, safe_sqrt
+from jaxcca._numerics import clip_correlations, first_k, mean_correlation, mm, safe_div
 from jaxcca._procrustes import unit_frobenius
-from jaxcca._pwcca import paper_projections, projection_weights, svcca_projections
+from jaxcca._pwcca import (
+    canonical_tie_basis,
+    paper_projections,
+    projection_weights,
+    svcca_projections,
+    weighted_correlation,
+)
 from jaxcca._svcca import reduce_whitened
 from jaxcca._whiten import whiten
 
@@ -143,18 +151,19 @@ def _left_vectors(cross, p):
     """
     lam, vecs = eigh_nograd(mm(cross, cross.T))
     lam, vecs = lam[::-1][:p], vecs[:, ::-1][:, :p]
-    return safe_sqrt(lam), vecs
+    return jnp.sqrt(jnp.clip(lam, 0.0, None)), vecs  # not differentiated; NaN passes
 
 
 def _pwcca_from(u, s, k, a, convention):
     """``sum(weights * rho)`` with weights from ``a``'s ``r`` (jaxcca.pwcca_weights)."""
     rho = clip_correlations(s, k)
     valid = first_k(k, s.shape[0])
+    u = canonical_tie_basis(u, rho, a["r"], valid)
     if convention == "paper":
         proj = paper_projections(u, a["r"])
     else:
         proj = svcca_projections(u, a["r"], a["r_sqrt"], valid)
-    return jnp.sum(projection_weights(proj, valid) * rho)
+    return weighted_correlation(projection_weights(proj, valid), rho)
 
 
 def _pair_pwcca(cross, a, b, *, convention="paper"):
@@ -218,7 +227,7 @@ MEASURES: dict[str, PairwiseMeasure] = {
 }
 
 
-def symmetrize(matrix: jax.Array) -> jax.Array:
+def symmetrize(matrix: Any) -> jax.Array:
     """``(M + M^T) / 2``: the usual symmetric version of a PWCCA matrix.
 
     ``pairwise(xs, measure="pwcca")[i, j]`` weights by ``xs[i]``'s neurons, so
@@ -226,7 +235,7 @@ def symmetrize(matrix: jax.Array) -> jax.Array:
     when they need one number for two networks.
 
     Args:
-      matrix: ``(m, m)`` square matrix.
+      matrix: ``(m, m)`` square float matrix (an array or nested lists).
 
     Returns:
       ``(m, m)`` symmetric matrix.
@@ -238,8 +247,16 @@ def symmetrize(matrix: jax.Array) -> jax.Array:
       >>> bool((sym == sym.T).all())
       True
     """
+    matrix = cast(Any, matrix)
+    if isinstance(matrix, (list, tuple)):
+        matrix = jnp.asarray(matrix)
+    elif not hasattr(matrix, "ndim"):
+        matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"symmetrize needs a square matrix, got shape {tuple(matrix.shape)}.")
+    if not jnp.issubdtype(matrix.dtype, jnp.floating):
+        raise TypeError(f"symmetrize needs a float matrix, got dtype {matrix.dtype}.")
+    matrix = jnp.asarray(matrix)
     return 0.5 * (matrix + matrix.T)
 
 
@@ -268,17 +285,7 @@ def _stack(xs, name) -> jax.Array:
         width = max(a.shape[1] for a in arrs)
         arrs = [jnp.pad(a.astype(dtype), ((0, 0), (0, width - a.shape[1]))) for a in arrs]
         return jnp.stack(arrs)
-    if not hasattr(xs, "ndim"):
-        xs = np.asarray(xs)
-    if xs.ndim != 3:
-        raise ValueError(
-            f"{name} must be a stacked array of shape (m, n_samples, n_neurons) or a list "
-            f"of (n_samples, n_neurons_i) arrays, got shape {tuple(xs.shape)}."
-        )
-    if xs.shape[0] == 0:
-        raise ValueError(f"{name} holds no representations (shape {tuple(xs.shape)}).")
-    as_single(xs[0], f"{name}[0]")  # dtype and sample-count checks
-    return jnp.asarray(xs)
+    return as_stack(xs, name)
 
 
 def _tiles(m1, m2, b1, b2, triangle):
@@ -300,7 +307,7 @@ def pairwise(
     *,
     measure: str = "pwcca",
     block_size: int = 8,
-    devices: Sequence[jax.Device] | None = None,
+    devices: Sequence[Any] | None = None,
     progress: bool = False,
     **options,
 ) -> jax.Array:
@@ -361,6 +368,8 @@ def pairwise(
             f"{sorted(spec.options) or 'none'}."
         )
     opts = {**spec.options, **options}
+    if "epsilon" in opts:
+        opts["epsilon"] = validate_epsilon(opts["epsilon"])
     if "keep" in opts:
         opts["keep"] = validate_keep(opts["keep"])
     if "convention" in opts:
@@ -391,7 +400,7 @@ def pairwise(
     if square:
         b1 = b2 = min(b1, b2)
     tiles = _tiles(m1, m2, b1, b2, triangle=square)
-    traced = isinstance(x_stack, jax.core.Tracer) or isinstance(y_stack, jax.core.Tracer)
+    traced = isinstance(x_stack, jax_core.Tracer) or isinstance(y_stack, jax_core.Tracer)
 
     prepare = _compiled_prepare(measure, prep_opts, devices)
     data_x = prepare(_pad_to(x_stack, b1))

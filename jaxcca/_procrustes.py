@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxcca._checks import as_pair, raise_if_not_finite
-from jaxcca._numerics import mm, nonconstant, propagate_nan, safe_rsqrt, safe_sqrt
+from jaxcca._numerics import mm, nonconstant, pow2_scale, propagate_nan, safe_rsqrt, safe_sqrt
 from jaxcca._results import ProcrustesResult
 
 __all__ = [
@@ -48,9 +48,8 @@ def unit_frobenius(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
-    a = jax.lax.stop_gradient(jnp.max(jnp.abs(xc)))
     alive = nonconstant(xc, mean)
-    xs = jnp.where(alive, xc / jnp.where(alive, a, 1.0), 0.0)
+    xs = jnp.where(alive, xc * pow2_scale(xc), 0.0)
     sq = jnp.sum(xs * xs)
     ok = alive & ~(sq <= 0)
     return xs * safe_rsqrt(sq), ok
@@ -110,17 +109,19 @@ def procrustes(x: ArrayLike, y: ArrayLike, *, check_finite: bool = False) -> Pro
     work is one ``(p, p)`` SVD, ``p = max(d1, d2)``, plus ``n p^2`` products.
 
     Args:
-      x: ``(n, d1)`` activations, float32 or float64.
+      x: ``(n, d1)`` activations, float32 or float64 (float16 and bfloat16 are computed in float32).
       y: ``(n, d2)`` activations on the same ``n`` inputs.
       check_finite: if True, raise ``ValueError`` when the inputs hold NaN or
-        Inf (also under jit). Otherwise NaN input gives NaN output.
+        Inf. Needs concrete inputs: under jit or vmap it raises ValueError at
+        trace time (check before the transformed call). Otherwise NaN input
+        gives NaN output.
 
     Returns:
       A :class:`ProcrustesResult`.
 
     Raises:
       ValueError: wrong rank, different numbers of samples, fewer than 2 samples.
-      TypeError: dtype other than float32/float64.
+      TypeError: integer, bool or complex dtype; float64 with 64-bit mode off.
 
     Example:
       >>> import jax, jaxcca

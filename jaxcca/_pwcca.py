@@ -6,16 +6,18 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxcca._cca import canonical_directions
 from jaxcca._checks import as_pair, raise_if_not_finite, validate_convention
-from jaxcca._linalg import orthonormalize_columns, psd_sqrt_from_svd, safe_svd
+from jaxcca._linalg import eigh_nograd, orthonormalize_columns, psd_sqrt_from_svd, safe_svd
 from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial
 from jaxcca._results import PWCCAResult
 from jaxcca._whiten import cross_product, whiten
 
 __all__ = [
+    "canonical_tie_basis",
     "paper_projections",
     "projection_weights",
     "pwcca",
@@ -23,7 +25,47 @@ __all__ = [
     "pwcca_similarity",
     "pwcca_weights",
     "svcca_projections",
+    "weighted_correlation",
 ]
+
+
+def canonical_tie_basis(u: jax.Array, rho: jax.Array, r: jax.Array, valid: jax.Array):
+    """Rotates ``u`` inside each block of tied correlations to a basis fixed by the data.
+
+    Where canonical correlations tie (e.g. the many correlations of exactly 1
+    when ``d`` is close to ``n``), the canonical directions are any basis of
+    the tied block, and PWCCA's weights (sums of absolute values) depend on
+    which one LAPACK returns. Here each block (consecutive ``rho`` within
+    ``64 eps`` of each other) is given the basis of eigenvectors of the
+    variance of x's neurons along its directions, ``(u_B^T r)(u_B^T r)^T``,
+    in decreasing order of variance: a function of the data alone, so that
+    :func:`jaxcca.pwcca` and ``pairwise(measure="pwcca")`` agree to round-off.
+    The rotation is held constant for differentiation.
+
+    Args:
+      u: ``(d1, p)`` directions, sorted like ``rho``.
+      rho: ``(p,)`` canonical correlations, descending.
+      r: ``(d1, d1)`` coordinates of x's centred neurons in ``q_x``.
+      valid: ``(p,)`` which directions count (each other one is its own block).
+
+    Returns:
+      ``(d1, p)`` the rotated directions.
+    """
+    p = rho.shape[0]
+    dtype = u.dtype
+    c = jax.lax.stop_gradient
+    rho_c = c(rho)
+    tied = (rho_c[:-1] - rho_c[1:]) <= 64.0 * float(np.finfo(dtype).eps)
+    block = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(~tied, dtype=jnp.int32)])
+    block = jnp.where(valid, block, p + jnp.arange(p, dtype=jnp.int32))
+    proj = mm(c(u).T, c(r))
+    m = mm(proj, proj.T)
+    m = m / jnp.maximum(jnp.trace(m), float(np.finfo(dtype).tiny))
+    # Blocks are kept apart (and in order) by offsets larger than any
+    # eigenvalue of m, which lie in [0, 1].
+    m = jnp.where(block[:, None] == block[None, :], m, 0.0) - 2.0 * jnp.diag(block.astype(dtype))
+    _, vecs = eigh_nograd(m)
+    return mm(u, c(vecs[:, ::-1]))
 
 
 def projection_weights(proj: jax.Array, valid: jax.Array) -> jax.Array:
@@ -36,6 +78,11 @@ def projection_weights(proj: jax.Array, valid: jax.Array) -> jax.Array:
     alpha = jnp.where(valid, jnp.sum(jnp.abs(proj), axis=1), 0.0)
     total = jnp.sum(alpha)
     return alpha / jnp.where(total > 0, total, 1.0)
+
+
+def weighted_correlation(weights: jax.Array, rho: jax.Array) -> jax.Array:
+    """``sum(weights * rho)`` clipped to [0, 1] (round-off of weights summing to 1); NaN passes."""
+    return jnp.clip(jnp.sum(weights * rho), 0.0, 1.0)
 
 
 def paper_projections(u: jax.Array, r: jax.Array) -> jax.Array:
@@ -64,6 +111,7 @@ def svcca_projections(u: jax.Array, r: jax.Array, r_sqrt: jax.Array, valid: jax.
 def pwcca_weights(
     wx,
     u: jax.Array,
+    rho: jax.Array,
     k: jax.Array,
     *,
     convention: str = "paper",
@@ -77,6 +125,8 @@ def pwcca_weights(
     Args:
       wx: whitened x (:class:`jaxcca._whiten.Whitened` or ``MomentWhitened``).
       u: ``(d1, p)`` left singular vectors of ``q_x^T q_y``.
+      rho: ``(p,)`` the canonical correlations (ties are resolved by
+        :func:`canonical_tie_basis`).
       k: number of valid directions.
       convention: ``"paper"`` or ``"svcca"`` (see :func:`jaxcca.pwcca`).
 
@@ -84,6 +134,7 @@ def pwcca_weights(
       ``(p,)`` non-negative weights summing to 1, zero past ``k``.
     """
     valid = first_k(k, u.shape[1])
+    u = canonical_tie_basis(u, rho, wx.r, valid)
     if convention == "paper":
         proj = paper_projections(u, wx.r)
     else:
@@ -96,9 +147,9 @@ def pwcca_weights(
 def _pwcca(x: jax.Array, y: jax.Array, epsilon, convention) -> PWCCAResult:
     wx, wy = whiten(x, epsilon=epsilon), whiten(y, epsilon=epsilon)
     u, rho, _, k = canonical_directions(wx, wy, cross_product(wx, wy))
-    weights = pwcca_weights(wx, u, k, convention=convention)
+    weights = pwcca_weights(wx, u, rho, k, convention=convention)
     return PWCCAResult(
-        similarity=jnp.sum(weights * rho),
+        similarity=weighted_correlation(weights, rho),
         weights=weights,
         rho=rho,
         mean_rho=mean_correlation(rho, k),

@@ -89,7 +89,8 @@ def svcca(
     One pair in, one result out: for a batch of pairs use ``jax.vmap``.
 
     Args:
-      x: ``(n, d1)`` activations, float32 or float64; rows are samples.
+      x: ``(n, d1)`` activations, float32 or float64 (float16/bfloat16 computed in
+        float32); rows are samples.
       y: ``(n, d2)`` activations on the same inputs.
       keep: fraction of variance in (0, 1] or number of directions >= 1.
       epsilon: relative rank tolerance (see :func:`jaxcca.cca`). Static.

@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcca._checks import validate_epsilon
 from jaxcca._linalg import cholesky_and_inverse, cholesky_inverse_nograd, eigh_nograd
-from jaxcca._numerics import alive_neurons, mm, safe_div, safe_sqrt
+from jaxcca._numerics import alive_neurons, first_k, mm, pow2_scale, safe_div, safe_sqrt
 
 __all__ = [
     "MomentWhitened",
@@ -79,7 +80,9 @@ class Whitened(NamedTuple):
       q: ``(n, d)`` orthonormal columns spanning the centred data; columns of
         dropped directions are exactly zero.
       r: ``(d, d)`` the coordinates of the centred neurons in that basis,
-        ``q.T @ (x - mean)``; rows of dropped directions are zero.
+        ``c * q.T @ (x - mean)`` for a power of two ``c`` (``1 / max|x|``
+        roughly; SVCCA and PWCCA do not depend on it, and it keeps ``r``
+        finite at any magnitude); rows of dropped directions are zero.
       mask: ``(d,)`` bool, which columns of ``q`` are kept.
       rank: scalar int, the effective rank ``mask.sum()``.
       mean: ``(d,)`` the per-neuron mean that was removed.
@@ -142,8 +145,10 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
 
     Steps (``x`` is ``(n, d)``, rows are samples):
 
-    1. centre, and scale every neuron to unit norm (Jacobi scaling; neurons
-       whose spread is at round-off level of their mean are *dead* and masked);
+    1. scale every neuron by a power of two (exact) to a unit maximum, centre,
+       and scale every neuron to unit norm (Jacobi scaling; neurons whose
+       spread is at round-off level of their mean are *dead* and masked,
+       :func:`jaxcca._numerics.alive_neurons`);
     2. preconditioner, held constant for differentiation: the eigenvectors
        ``V`` and eigenvalues ``lambda`` of the Gram matrix ``G = xs^T xs``;
        directions with ``lambda <= epsilon * max(lambda)`` are dropped.
@@ -174,9 +179,14 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     """
     dtype = x.dtype
     n, d = x.shape
-    eps = default_epsilon(dtype) if epsilon is None else float(epsilon)
+    eps = validate_epsilon(epsilon)
+    eps = default_epsilon(dtype) if eps is None else eps
 
-    xc, mean = center(x)
+    # Step 0: an exact power-of-two scale per neuron (the basis does not
+    # depend on it), so that no square below overflows or underflows at any
+    # magnitude and one huge neuron does not make the others look dead.
+    scale = pow2_scale(x, axis=0)
+    xc, mean = center(x * scale[None, :])
     norms = safe_sqrt(jnp.sum(xc * xc, axis=0))
     alive = alive_neurons(norms, mean, n)
     inv_norms = safe_div(jnp.ones_like(norms), norms, alive)
@@ -209,14 +219,18 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
         r = mm(mm(linv_t.T, mm(precond.T, gram)), jnp.diag(norms)) + poison
     else:
         r = mm(linv_t.T, mm(q1.T, xc))
+    # Back from the per-neuron scales: r in the units of x times one global
+    # power of two (exact; SVCCA and PWCCA do not depend on it), w and the
+    # mean in the units of x.
+    r = r * (jnp.min(scale) / scale)[None, :]
     rank = jnp.sum(keep, dtype=jnp.int32)
     return Whitened(
         q=q,
         r=r,
         mask=keep,
         rank=rank,
-        mean=mean,
-        w=w,
+        mean=mean / scale,
+        w=scale[:, None] * w,
         q1=q1,
         linv_t=linv_t,
         xs=xs + poison,
@@ -265,7 +279,8 @@ def whiten_moments(cov: jax.Array, mean: jax.Array, n_samples, *, epsilon=None) 
     there is), so float32 moments are accurate to ``eps * cond**2`` only.
     """
     dtype = cov.dtype
-    eps = default_epsilon(dtype) if epsilon is None else float(epsilon)
+    eps = validate_epsilon(epsilon)
+    eps = default_epsilon(dtype) if eps is None else eps
     diag = jnp.diagonal(cov)
     norms = safe_sqrt(diag)
     alive = alive_neurons(norms, mean, n_samples)
@@ -274,7 +289,12 @@ def whiten_moments(cov: jax.Array, mean: jax.Array, n_samples, *, epsilon=None) 
     g = cov * inv[:, None] * inv[None, :]
     precond, keep1 = spectral_preconditioner(g, eps)
     # d x d form of the second pass (see the docstring on float32).
+    # Centred data of n samples span at most n - 1 directions; in float32 the
+    # round-off of a rank-deficient co-moment matrix looks like more.
+    max_rank = jnp.clip(jnp.asarray(n_samples) - 1, 0, cov.shape[0]).astype(jnp.int32)
+    keep1 = keep1 & first_k(max_rank, cov.shape[0])
     keep, _, linv_t = second_pass(mm(mm(precond.T, g), precond), keep1)
+    keep = keep & first_k(max_rank, cov.shape[0])
     t = mm(inv[:, None] * precond, linv_t)
     return MomentWhitened(
         r=mm(t.T, cov),

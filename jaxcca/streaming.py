@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxcca._cca import canonical_correlations, canonical_directions
-from jaxcca._checks import as_pair, validate_convention, validate_keep
+from jaxcca._checks import FLOATS, as_float_array, as_pair, validate_convention, validate_keep
 from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial
-from jaxcca._pwcca import pwcca_weights
+from jaxcca._pwcca import pwcca_weights, weighted_correlation
 from jaxcca._results import CCAResult, CovarianceState, PWCCAResult, SVCCAResult
 from jaxcca._svcca import reduce_whitened
 from jaxcca._whiten import whiten_moments
@@ -58,6 +59,13 @@ def init(d1: int, d2: int, dtype=jnp.float32) -> CovarianceState:
       >>> jaxcca.streaming.init(3, 2).sxy.shape
       (3, 2)
     """
+    if np.dtype(dtype) not in FLOATS:
+        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}.")
+    if np.dtype(dtype) == np.float64 and not jax.config.read("jax_enable_x64"):
+        raise TypeError(
+            "dtype float64 needs JAX's 64-bit mode (jax.config.update('jax_enable_x64', "
+            "True)); without it the state would silently be float32."
+        )
     z = lambda *s: jnp.zeros(s, dtype)  # noqa: E731
     return CovarianceState(z(), z(d1), z(d2), z(d1, d1), z(d2, d2), z(d1, d2))
 
@@ -78,7 +86,19 @@ def _batch_state(x: jax.Array, y: jax.Array, dtype) -> CovarianceState:
 
 
 def merge(a: CovarianceState, b: CovarianceState) -> CovarianceState:
-    """Statistics of the union of two disjoint sets of samples (exact)."""
+    """Statistics of the union of two disjoint sets of samples (exact).
+
+    Raises:
+      ValueError: the two states are for layers of different widths.
+    """
+    shapes_a = (a.mean_x.shape, a.mean_y.shape)
+    shapes_b = (b.mean_x.shape, b.mean_y.shape)
+    if shapes_a != shapes_b:
+        raise ValueError(
+            f"cannot merge states of different widths: (d1, d2) = "
+            f"{(a.mean_x.shape[-1], a.mean_y.shape[-1])} and "
+            f"{(b.mean_x.shape[-1], b.mean_y.shape[-1])}."
+        )
     n = a.n_samples + b.n_samples
     safe_n = jnp.where(n > 0, n, 1.0)
     fb = b.n_samples / safe_n
@@ -97,10 +117,13 @@ def merge(a: CovarianceState, b: CovarianceState) -> CovarianceState:
 def update(state: CovarianceState, x, y) -> CovarianceState:
     """Adds a batch ``x: (b, d1)``, ``y: (b, d2)`` (rows are samples).
 
-    Works under ``jit`` and ``lax.scan``; batches may have any size >= 1.
+    Works under ``jit`` and ``lax.scan``; batches may have any size (an empty
+    batch leaves the state unchanged). Batches are checked like every other
+    input (float16/bfloat16 accepted, int/bool/complex and float64 without
+    64-bit mode rejected) and accumulated in the state's dtype.
     """
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+    x, y = as_float_array(x, "x"), as_float_array(y, "y")
+    if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"update expects x: (batch, d1) and y: (batch, d2) with the same batch, got "
             f"{tuple(x.shape)} and {tuple(y.shape)}."
@@ -110,6 +133,8 @@ def update(state: CovarianceState, x, y) -> CovarianceState:
             f"batch widths {(x.shape[1], y.shape[1])} do not match the state's "
             f"{(state.mean_x.shape[0], state.mean_y.shape[0])}."
         )
+    if x.shape[0] == 0:
+        return state
     return merge(state, _batch_state(x, y, state.sxx.dtype))
 
 
@@ -198,10 +223,10 @@ def pwcca(
     convention = validate_convention(convention)
     wx, wy, cross = _whiten_both(state, epsilon)
     u, rho, _, k = canonical_directions(wx, wy, cross)
-    weights = pwcca_weights(wx, u, k, convention=convention)
+    weights = pwcca_weights(wx, u, rho, k, convention=convention)
     n = state.n_samples.astype(jnp.int32)
     return PWCCAResult(
-        similarity=jnp.sum(weights * rho),
+        similarity=weighted_correlation(weights, rho),
         weights=weights,
         rho=rho,
         mean_rho=mean_correlation(rho, k),

@@ -1,0 +1,182 @@
+"""Regression tests for the defects of issue 13, one (or more) per defect, at its source."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxcca
+from jaxcca import streaming as st
+
+
+def pair(seed=0, n=60, d1=6, d2=5):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d1))
+    y = np.tanh(x @ rng.standard_normal((d1, d2))) + 0.3 * rng.standard_normal((n, d2))
+    return x, y
+
+
+SCALARS = {
+    "cca": jaxcca.cca_similarity,
+    "svcca": jaxcca.svcca_similarity,
+    "pwcca": jaxcca.pwcca_similarity,
+    "cka": jaxcca.cka_similarity,
+    "cka_rbf": lambda x, y: jaxcca.cka_similarity(x, y, kernel="rbf"),
+    "procrustes": jaxcca.procrustes_similarity,
+}
+
+
+# 1. Magnitude -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SCALARS))
+def test_every_magnitude_and_one_huge_neuron_in_float32(name):
+    f = SCALARS[name]
+    x, y = pair()
+    grad = jax.jit(jax.grad(f))
+    for xs in (x * 1e-30, x * 1e30, x * 1e-12, x * 1e10, x * np.array([1e20, 1, 1, 1, 1, 1])):
+        expected = float(f(xs, y))
+        got = f(xs.astype(np.float32), y.astype(np.float32))
+        np.testing.assert_allclose(float(got), expected, atol=2e-5)
+        assert np.all(np.isfinite(grad(xs.astype(np.float32), y.astype(np.float32))))
+
+
+def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
+    x, _ = pair()
+    for s in (1e10, 1e-12, 1e30):
+        xs = (np.stack([x, x @ np.diag([1, 2, 3, 4, 5, 6.0])]) * s).astype(np.float32)
+        sims = jaxcca.pairwise(xs, measure="cka")
+        np.testing.assert_allclose(jnp.diagonal(sims), 1.0, atol=1e-5)
+        np.testing.assert_allclose(sims[0, 1], jaxcca.cka_similarity(xs[0], xs[1]), atol=1e-5)
+
+
+def test_scale_gradient_is_exact():
+    # The power-of-two scales are held constant: check the gradient against
+    # finite differences in float64 at a magnitude far from 1.
+    x, y = pair(n=30, d1=4, d2=3)
+    for f in (jaxcca.cca_similarity, jaxcca.pwcca_similarity, jaxcca.cka_similarity):
+        xs = x * 1e12
+        v = np.random.default_rng(5).standard_normal(x.shape) * 1e12
+        h = 1e-6
+        fd = (float(f(xs + h * v, y)) - float(f(xs - h * v, y))) / (2 * h)
+        ad = float(np.sum(np.asarray(jax.grad(f)(xs, y)) * v))
+        np.testing.assert_allclose(ad, fd, rtol=1e-5, atol=1e-9)
+
+
+# 2. NaN in, NaN out --------------------------------------------------------
+
+
+def test_nan_propagates_through_dft_cca_and_pairwise():
+    x, y = pair(n=64, d1=8, d2=8)
+    x[3, 2] = np.nan
+    cx, cy = x.reshape(64, 2, 2, 2), y.reshape(64, 2, 2, 2)
+    assert np.isnan(float(jaxcca.dft_cca_similarity(cx, cy)))
+    assert np.isnan(float(jaxcca.dft_cca(cx, cy).weighted_similarity))
+    g = jax.grad(jaxcca.dft_cca_similarity)(cx.astype(np.float32), cy.astype(np.float32))
+    assert np.isnan(np.asarray(g)).any()
+    for measure in ("cca", "svcca", "pwcca", "cka", "procrustes"):
+        sims = jaxcca.pairwise([x, y, y + 1.0], measure=measure)
+        assert np.isnan(sims[0]).all() and np.isnan(sims[:, 0]).all(), measure
+        assert np.isfinite(sims[1:, 1:]).all(), measure
+
+
+# 3. check_finite under jit ------------------------------------------------
+
+
+def test_check_finite_raises_value_error_eagerly_and_under_jit():
+    x, y = pair()
+    x[0, 0] = np.inf
+    for f in (jaxcca.cca_similarity, jaxcca.cka_similarity, jaxcca.procrustes_similarity):
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            f(x, y, check_finite=True)
+        with pytest.raises(ValueError, match="concrete"):
+            jax.jit(lambda a, b, f=f: f(a, b, check_finite=True))(x, y)
+    clean, _ = pair(1)
+    g = jax.grad(lambda a: jaxcca.cca_similarity(a, y, check_finite=True))(clean)
+    assert np.all(np.isfinite(g))  # eager grad still checks (values are concrete)
+
+
+# 4. Streaming ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,d", [(5, 10), (3, 4), (9, 8)])
+def test_streaming_float32_rank_deficient_matches_direct(n, d):
+    rng = np.random.default_rng(n)
+    x, y = (rng.standard_normal((n, d)).astype(np.float32) for _ in range(2))
+    s = st.update(st.update(st.init(d, d), x[:2], y[:2]), x[2:], y[2:])
+    direct = jaxcca.cca(x, y)
+    res = st.cca(s)
+    assert int(res.rank_x) == int(direct.rank_x) == min(n - 1, d)
+    assert int(res.n_trivial) == int(direct.n_trivial)
+    np.testing.assert_allclose(res.similarity, direct.similarity, atol=1e-5)
+    np.testing.assert_allclose(st.pwcca(s).similarity, jaxcca.pwcca_similarity(x, y), atol=1e-5)
+
+
+def test_streaming_empty_batches_zero_samples_and_bad_inputs():
+    s = st.init(3, 2)
+    for f in (st.cca, st.svcca, st.pwcca):
+        assert int(f(s).n_trivial) == 0 and float(f(s).similarity) == 0.0
+    x = np.random.default_rng(0).standard_normal((10, 5)).astype(np.float32)
+    s = st.update(s, x[:, :3], x[:, 3:])
+    same = st.update(s, np.zeros((0, 3), np.float32), np.zeros((0, 2), np.float32))
+    for a, b in zip(s, same, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="different widths"):
+        st.merge(st.init(3, 2), st.init(4, 2))
+    for bad in (np.ones((4, 3), np.int32), np.ones((4, 3), bool), np.ones((4, 3), np.complex64)):
+        with pytest.raises(TypeError, match="floating dtype"):
+            st.update(st.init(3, 3), bad, bad)
+    low = st.update(st.init(3, 2), x[:, :3].astype(np.float16), x[:, 3:].astype(np.float16))
+    assert low.sxx.dtype == np.float32
+    with pytest.raises(TypeError, match="float32 or float64"):
+        st.init(3, 2, jnp.int32)
+
+
+# 5. PWCCA at tied correlations ---------------------------------------------
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+@pytest.mark.parametrize("convention", ["paper", "svcca"])
+def test_pwcca_ties_depend_on_the_data_alone(dtype, tol, convention):
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((20, 15)).astype(dtype), rng.standard_normal((20, 15)).astype(dtype)
+    assert int(jaxcca.cca(x, y).n_trivial) == 11  # eleven correlations exactly 1
+    f = jaxcca.pwcca_similarity
+    base = float(f(x, y, convention=convention))
+    moved = float(f(x + dtype(3.0), y - dtype(2.0), convention=convention))
+    paired = jaxcca.pairwise([x], [y], measure="pwcca", convention=convention)[0, 0]
+    np.testing.assert_allclose(moved, base, atol=tol)
+    np.testing.assert_allclose(float(paired), base, atol=tol)
+
+
+# 6. Validation --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eps", [float("nan"), float("inf"), -1e-6, 0.0, 1.0, 2.0])
+def test_bad_epsilon_raises(eps):
+    x, y = pair()
+    for call in (
+        lambda: jaxcca.cca_similarity(x, y, epsilon=eps),
+        lambda: jaxcca.pwcca(x, y, epsilon=eps),
+        lambda: jaxcca.pairwise([x, y], measure="svcca", epsilon=eps),
+        lambda: st.cca(st.update(st.init(6, 5, np.float64), x, y), epsilon=eps),
+    ):
+        with pytest.raises(ValueError, match="epsilon"):
+            call()
+    with pytest.raises(TypeError, match="epsilon"):
+        jaxcca.cca_similarity(x, y, epsilon="small")
+
+
+def test_zero_neurons_lists_under_jit_and_symmetrize_lists():
+    x, y = pair()
+    with pytest.raises(ValueError, match="no neurons"):
+        jaxcca.cca_similarity(x[:, :0], y)
+    xl, yl = x.tolist(), y.tolist()
+    np.testing.assert_allclose(
+        jax.jit(jaxcca.cca_similarity)(xl, yl), jaxcca.cca_similarity(x, y), atol=1e-12
+    )
+    np.testing.assert_allclose(jaxcca.symmetrize([[1.0, 2.0], [0.0, 1.0]]), [[1, 1], [1, 1]])
+    with pytest.raises(TypeError, match="float"):
+        jaxcca.symmetrize([[1, 2], [0, 1]])

@@ -1,0 +1,138 @@
+"""The custom derivatives of the kernel: identities and finite differences.
+
+Matrices are built with controlled condition numbers and tied singular values,
+``a = U diag(s) V^T`` with random orthogonal ``U``, ``V``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from jaxcca._linalg import (
+    cholesky_and_inverse,
+    complex_singular_values,
+    safe_svd,
+    singular_values,
+)
+from jaxcca._whiten import whiten
+
+
+def orth(rng, n, k):
+    q, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    return q
+
+
+def with_spectrum(rng, s, m=None, k=None):
+    m, k = m or len(s), k or len(s)
+    return orth(rng, m, len(s)) @ np.diag(s) @ orth(rng, k, len(s)).T
+
+
+SPECTRA = {
+    "cond10": np.geomspace(1.0, 0.1, 5),
+    "cond1e4": np.geomspace(1.0, 1e-4, 5),
+    "ties": np.array([1.0, 1.0, 1.0, 0.5, 0.2]),
+}
+
+
+@pytest.mark.parametrize("name", list(SPECTRA))
+def test_safe_svd_identities_and_invariant_gradients(name):
+    rng = np.random.default_rng(0)
+    a = with_spectrum(rng, SPECTRA[name], m=7)
+    u, s, vt = safe_svd(a)
+    np.testing.assert_allclose(u @ np.diag(s) @ vt, a, atol=1e-12)
+    np.testing.assert_allclose(u.T @ u, np.eye(5), atol=1e-12)
+    np.testing.assert_allclose(s, SPECTRA[name], atol=1e-12)
+    # Functions invariant to rotations inside tied blocks have exact derivatives.
+    f = lambda a: jnp.sum(safe_svd(a)[1] ** 3)  # noqa: E731
+    check_grads(f, (a,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6, eps=1e-7)
+
+    # The projector onto the first three left singular vectors: a union of
+    # whole blocks in every spectrum here (the tie is 1, 1, 1).
+    def proj(a):
+        u3 = safe_svd(a)[0][:, :3]
+        return jnp.sum(jnp.sin(u3 @ u3.T))
+
+    check_grads(proj, (a,), order=1, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5, eps=1e-7)
+    # Inside a tied block the vectors are not differentiable; the gradient is finite.
+    g = jax.grad(lambda a: jnp.sum(safe_svd(a)[2][0] ** 3))(a)
+    assert np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("name", list(SPECTRA))
+def test_singular_values_real_and_complex(name):
+    rng = np.random.default_rng(1)
+    s = SPECTRA[name]
+    a = with_spectrum(rng, s, m=6)
+    np.testing.assert_allclose(singular_values(a), s, atol=1e-12)
+    # Symmetric functions of the singular values are differentiable at ties too.
+    cubes = lambda a: jnp.sum(singular_values(a) ** 3)  # noqa: E731
+    check_grads(cubes, (a,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6, eps=1e-7)
+    # complex: a unitary-equivalent complex matrix with the same spectrum
+    q, _ = np.linalg.qr(rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6)))
+    c = q[:, :5] @ np.diag(s) @ orth(rng, 5, 5).T
+    re, im = np.real(c), np.imag(c)
+    np.testing.assert_allclose(complex_singular_values(re, im), s, atol=1e-12)
+    f = lambda re, im: jnp.sum(complex_singular_values(re, im) ** 2)  # noqa: E731
+    check_grads(f, (re, im), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6, eps=1e-7)
+    # sum of squared singular values is the squared Frobenius norm: gradient 2 * c
+    gre, gim = jax.grad(f, argnums=(0, 1))(re, im)
+    np.testing.assert_allclose(gre, 2 * re, atol=1e-10)
+    np.testing.assert_allclose(gim, 2 * im, atol=1e-10)
+
+
+@pytest.mark.parametrize("cond", [1.0, 1e3, 1e6])
+def test_cholesky_and_inverse(cond):
+    rng = np.random.default_rng(2)
+    b = with_spectrum(rng, np.geomspace(1.0, 1.0 / np.sqrt(cond), 4))
+    a = b @ b.T
+    l_factor, l_inv = cholesky_and_inverse(a)
+    np.testing.assert_allclose(l_factor @ l_factor.T, a, atol=1e-12)
+    np.testing.assert_allclose(l_inv @ l_factor, np.eye(4), atol=1e-9 * cond)
+
+    def f(m):
+        m = 0.5 * (m + m.T)
+        lf, li = cholesky_and_inverse(m)
+        return jnp.sum(jnp.tril(lf) * np.arange(16.0).reshape(4, 4)) + jnp.sum(li[0])
+
+    # Finite differences lose accuracy like the factorisation: step and
+    # tolerance follow the condition number.
+    rel = 1e-6 * cond
+    check_grads(f, (a,), order=1, modes=("fwd", "rev"), atol=rel, rtol=rel, eps=1e-7 / cond)
+
+
+@pytest.mark.parametrize("cond", [1.0, 1e2, 1e4])
+def test_whiten_basis_and_subspace_gradient(cond):
+    rng = np.random.default_rng(3)
+    x = orth(rng, 40, 4) @ np.diag(np.geomspace(1.0, 1.0 / cond, 4)) @ orth(rng, 4, 4).T
+    x = x + 2.0  # a mean to remove
+    w = whiten(jnp.asarray(x))
+    assert int(w.rank) == 4
+    xc = x - x.mean(0)
+    # float64 whitening forms the Gram matrix: orthonormal to ~eps * cond**2.
+    tol = 1e-14 * cond**2 + 1e-12
+    np.testing.assert_allclose(w.q.T @ w.q, np.eye(4), atol=tol)
+    np.testing.assert_allclose(w.q @ (w.q.T @ xc), xc, atol=tol)
+    np.testing.assert_allclose((x - np.asarray(w.mean)[None, :]) @ w.w, w.q, atol=1e-10)
+    z = jnp.asarray(rng.standard_normal((40, 2)))
+
+    def proj(x):  # depends on the spanned subspace only
+        q = whiten(x).q
+        return jnp.sum((q.T @ z) ** 2)
+
+    check_grads(
+        proj, (jnp.asarray(x),), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6, eps=1e-7
+    )
+
+
+def test_whiten_rank_deficient_gradient_is_finite():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((30, 3))
+    x = np.concatenate([x, x[:, :1], np.zeros((30, 1))], axis=1)  # duplicate and dead
+    w = whiten(jnp.asarray(x))
+    assert int(w.rank) == 3
+    g = jax.grad(lambda x: jnp.sum(whiten(x).q[:, :3] ** 3))(jnp.asarray(x))
+    assert np.all(np.isfinite(g))
