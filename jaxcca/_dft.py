@@ -237,7 +237,12 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
     rho_c = rho[0::2]
     # |<h, z_j>| for a complex unit direction h (realified as u's column) and
     # complex neuron z_j: the real column j gives Re, column j + c1 gives -Im.
-    proj = mm(u.T, wx.r) * jnp.concatenate([rel_x, rel_x])[None, :]  # (2p, 2 c1)
+    # whiten's r carries its own global power of two (its smallest per-neuron
+    # scale), which differs between frequencies: take it out, so that weights
+    # compare across the grid.
+    unit = jnp.min(pow2_scale(_realify(zx), axis=0))
+    rel = jnp.concatenate([rel_x, rel_x]) / unit
+    proj = mm(u.T, wx.r) * rel[None, :]  # (2p, 2 c1)
     alpha = jnp.sum(safe_sqrt(proj[:, :c1] ** 2 + proj[:, c1:] ** 2), axis=1)
     alpha = 0.5 * (alpha[0::2] + alpha[1::2])  # the two copies of each direction
     return rho_c, jnp.where(first_k(kc, rho_c.shape[0]), alpha, 0.0), rank_x, rank_y
