@@ -107,5 +107,8 @@ def test_decide():
 
 def test_synthetic_measures_at_full_and_low_signal(smoke):
     sim = np.asarray(json.loads((smoke / "synthetic" / "results.json").read_text())["similarity"])
-    # with every dimension shared signal, every measure says identical
-    assert (sim[:, -1] > 0.999).all()
+    # with every dimension shared signal, mean CCA and PWCCA say identical (SVCCA drops the
+    # smallest 1% of variance, so it need not)
+    assert (sim[:, -1, [0, 2]] > 0.999).all()
+    # with 10% signal, the unweighted mean is the lowest
+    assert (sim[:, 0, 0] < sim[:, 0, 2]).all()
