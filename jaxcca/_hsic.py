@@ -35,13 +35,15 @@ __all__ = [
 def centred(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Centred columns and whether ``x`` is non-constant (else the result is zeroed).
 
-    "Constant" means every centred entry is below 64 eps times the largest
-    mean, the round-off that centring leaves behind; its CKA is then 0.
+    A column is constant when its centred entries are all below 64 eps times
+    its own mean (the round-off that centring leaves behind); constant columns
+    are zeroed, and a representation with no other column is constant (its
+    CKA is then 0).
     """
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
-    alive = nonconstant(xc, mean)
-    return jnp.where(alive, xc, 0.0), alive
+    live = nonconstant(xc, mean)
+    return jnp.where(live, xc, 0.0), jnp.any(live)
 
 
 def use_feature_form(n: int, d1: int, d2: int) -> bool:

@@ -133,9 +133,16 @@ def pow2_scale(a: jax.Array, axis=None) -> jax.Array:
 
 
 def nonconstant(xc: jax.Array, mean: jax.Array) -> jax.Array:
-    """Whether a centred representation is more than the round-off of its mean.
+    """Which centred columns are more than the round-off of their own mean, ``(1, d)``.
 
-    Written as ``not (<=)`` so that NaN counts as non-constant and propagates.
+    Column by column: centring a constant column of value ``c`` leaves a
+    round-off residue of up to a few ulps of ``c`` (one float32 ulp of 3.25e6
+    is 0.25), and comparing every column with the *largest* mean would let one
+    large constant neuron declare the whole representation constant. Callers
+    zero the constant columns (the exact result) and treat a representation
+    with no live column as constant. Written as ``not (<=)`` so that NaN counts
+    as non-constant and propagates.
     """
     eps = float(np.finfo(xc.dtype).eps)
-    return ~(jnp.max(jnp.abs(xc)) <= 64.0 * eps * jnp.max(jnp.abs(mean)))
+    peak = jnp.max(jnp.abs(xc), axis=0, keepdims=True)
+    return ~(peak <= 64.0 * eps * jnp.abs(mean))

@@ -40,15 +40,18 @@ __all__ = [
 def unit_frobenius(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Centred ``x`` over its Frobenius norm, and whether it was non-constant.
 
-    A representation whose centred entries are all at the round-off level of
-    its mean is constant and maps to 0. The max-abs pre-scaling is held
+    Columns whose centred entries are all at the round-off level of their own
+    mean are constant and zeroed; a representation with no other column is
+    constant and maps to 0. The max-abs pre-scaling is held
     constant (the result does not depend on it) and keeps the sum of squares
     from overflowing in float32; the norm uses a double ``where`` so that its
     square root carries no NaN gradient at 0.
     """
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
-    alive = nonconstant(xc, mean)
+    live = nonconstant(xc, mean)
+    xc = jnp.where(live, xc, 0.0)
+    alive = jnp.any(live)
     xs = jnp.where(alive, xc * pow2_scale(xc), 0.0)
     sq = jnp.sum(xs * xs)
     ok = alive & ~(sq <= 0)

@@ -54,11 +54,17 @@ __all__ = [
 def init(d1: int, d2: int, dtype=jnp.float32) -> CovarianceState:
     """Empty statistics for layers of ``d1`` and ``d2`` neurons.
 
+    ``dtype`` is the accumulation dtype: float32 or float64 (64-bit mode).
+    float16 and bfloat16 accumulate in float32, as every measure computes
+    low-precision activations in float32.
+
     Example:
       >>> import jax.numpy as jnp, jaxcca
       >>> jaxcca.streaming.init(3, 2).sxy.shape
       (3, 2)
     """
+    if np.dtype(dtype) in (np.dtype(np.float16), np.dtype(jnp.bfloat16)):
+        dtype = jnp.float32
     if np.dtype(dtype) not in FLOATS:
         raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}.")
     if np.dtype(dtype) == np.float64 and not jax.config.read("jax_enable_x64"):

@@ -82,11 +82,11 @@ def _jitted(name):
 
 
 # Known limit, not hidden: google/svcca's PWCCA convention orthonormalises
-# x's activations along its canonical directions by Gram-Schmidt; with one
-# neuron >= 1e10 times larger than the rest those vectors are parallel to
-# working precision and the result is NaN in both precisions (documented in
-# the README): accepted here only when float32 and float64 are both NaN.
-KNOWN_NAN = {("pwcca_similarity_svcca", "huge_neuron"), ("pairwise_pwcca_svcca", "huge_neuron")}
+# x's activations along its canonical directions (shifted CholeskyQR3); with
+# one neuron more than ~1/u = 1e7 times larger than the rest those vectors are
+# parallel to float32 working precision and the float32 result can be NaN
+# (documented in the README). Accepted only then, and float64 must stay right.
+KNOWN_NAN32 = {("pwcca_similarity_svcca", "huge_neuron"), ("pairwise_pwcca_svcca", "huge_neuron")}
 
 
 def run_case(m, case, e, seed):
@@ -96,8 +96,10 @@ def run_case(m, case, e, seed):
     x32, y32 = x.astype(cast), y.astype(cast)
     v32 = float(f(x32, y32) if m.differentiable else m.fn(x32, y32))
     v64 = float(m.fn(x, y))
-    if expect_nan or ((m.name, case) in KNOWN_NAN and np.isnan(v64)):
+    if expect_nan:
         return None if np.isnan(v32) and np.isnan(v64) else f"NaN expected, got {v32} / {v64}"
+    if (m.name, case) in KNOWN_NAN32 and abs(e) >= 7 and np.isnan(v32):
+        return None if np.isfinite(v64) else f"float64 {v64} beyond the float32 limit"
     if not np.isfinite(v32) or abs(v32 - v64) > TOL:
         return f"float32 {v32} vs float64 {v64}"
     if m.differentiable and case not in ("tiny_n", "n_le_d", "ties"):
