@@ -275,3 +275,40 @@ class ResNet(_SownModel):
         out["pool"] = h
         out["logits"] = self.out_layer(h)
         return out
+
+
+class DeepConvNet(_SownModel):
+    """Four conv layers (two per resolution), max-pool after each pair, fc, out (PWCCA fig 5).
+
+    A deeper digits network than :class:`ConvNet` for the learning-rate
+    clusters; ``width`` multiplies every layer. Layers ``conv1`` .. ``conv4``
+    ``(N, H, W, C)``, ``fc`` ``(N, units)``, ``logits`` ``(N, 10)``.
+    """
+
+    layer_names = ("conv1", "conv2", "conv3", "conv4", "fc", "logits")
+
+    def __init__(self, width: float = 1.0, *, in_shape=(8, 8, 1), rngs: nnx.Rngs):
+        c1, c2, f = _scaled(16, width), _scaled(32, width), _scaled(64, width)
+        h, w, cin = in_shape
+        self.convs = nnx.List(
+            [
+                nnx.Conv(a, b, (3, 3), rngs=rngs)
+                for a, b in ((cin, c1), (c1, c1), (c1, c2), (c2, c2))
+            ]
+        )
+        self.fc_layer = nnx.Linear((h // 4) * (w // 4) * c2, f, rngs=rngs)
+        self.out_layer = nnx.Linear(f, 10, rngs=rngs)
+
+    def features(self, x) -> dict:
+        """Every layer's activations on images ``(N, H, W, C)`` (``"logits"`` last)."""
+        out = {}
+        h = x
+        for i, conv in enumerate(self.convs):
+            h = jax.nn.relu(conv(h))
+            out[f"conv{i + 1}"] = h
+            if i % 2 == 1:
+                h = _pool(h)
+        h = jax.nn.relu(self.fc_layer(h.reshape(h.shape[0], -1)))
+        out["fc"] = h
+        out["logits"] = self.out_layer(h)
+        return out

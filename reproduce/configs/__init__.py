@@ -13,7 +13,14 @@ from __future__ import annotations
 import importlib
 import pathlib
 
-NAMES = ("digits_convnet", "svcca_convnet", "resnet", "lstm_shakespeare", "lstm_ptb")
+NAMES = (
+    "digits_convnet",
+    "svcca_convnet",
+    "resnet",
+    "lstm_shakespeare",
+    "lstm_ptb",
+    "digits_deep_convnet",
+)
 
 
 def select(base: dict, presets: dict, preset: str) -> dict:
@@ -86,6 +93,8 @@ def build(cfg: dict, data_dir: str | pathlib.Path | None = None):
         kind = cfg["model"]
         if kind == "digits_convnet":
             model = models.ConvNet(cfg["width"], in_shape=shape, rngs=rngs)
+        elif kind == "digits_deep_convnet":
+            model = models.DeepConvNet(cfg["width"], in_shape=shape, rngs=rngs)
         elif kind == "svcca_convnet":
             model = models.SVCCAConvNet(cfg["width"], in_shape=shape, rngs=rngs)
         elif kind == "resnet":

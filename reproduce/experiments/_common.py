@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jaxcca
 from reproduce import configs, io, train
 
 
@@ -67,3 +68,150 @@ def reduce_spatial(a: np.ndarray) -> np.ndarray:
 def fmt(v: float) -> str:
     """A number for a table."""
     return f"{v:.3f}"
+
+
+def train_group(
+    folder: pathlib.Path,
+    config: str,
+    preset: str,
+    seeds,
+    *,
+    prefix: str = "seed",
+    data_dir=None,
+    log=print,
+    **overrides,
+) -> list[dict]:
+    """Trains one network per seed into ``folder/{prefix}{seed}``; each with its own seed.
+
+    The one group-training loop of the experiments (a seed sets the
+    initialisation and the minibatch order, so networks never share either).
+    Returns one ``{"seed", "run_dir", "model", "data", "cfg"}`` per seed.
+    """
+    nets = []
+    for seed in seeds:
+        run_dir = pathlib.Path(folder) / f"{prefix}{seed}"
+        model, data, cfg = train_network(
+            run_dir, config, preset, data_dir=data_dir, log=log, seed=int(seed), **overrides
+        )
+        nets.append(
+            {"seed": int(seed), "run_dir": run_dir, "model": model, "data": data, "cfg": cfg}
+        )
+    return nets
+
+
+# the generalising digits networks that memorize (fig 3), width (fig 4a, width 1) and dynamics
+# (fig 1) share: the paper's setups coincide there, so they are trained once, under OUT/shared/
+SHARED_CHECKPOINTS = 20
+
+
+def shared_true_group(out: pathlib.Path, preset: str, n: int, *, data_dir=None, log=print):
+    """The first ``n`` generalising ``digits_convnet`` networks (seeds 100, 101, ...).
+
+    Trained once into ``OUT/shared/digits_true/seedS`` with ``SHARED_CHECKPOINTS``
+    checkpoints (so the learning-dynamics figures can read them) and conv
+    layers stored as the spatial mean per channel.
+    """
+    steps = configs.get_config("digits_convnet", preset)["steps"]
+    return train_group(
+        out / "shared" / "digits_true",
+        "digits_convnet",
+        preset,
+        range(100, 100 + n),
+        data_dir=data_dir,
+        log=log,
+        every=max(1, steps // SHARED_CHECKPOINTS),
+        reduce="spatial_mean",
+    )
+
+
+def layer_activations(model, images, *, n: int | None = None) -> dict[str, np.ndarray]:
+    """Every layer of ``model`` on the first ``n`` ``images`` (conv: spatial mean), float32."""
+    from reproduce.train import probe_activations
+
+    images = np.asarray(images)[:n]
+    return {k: np.asarray(v, np.float32) for k, v in probe_activations(model, images).items()}
+
+
+def threshold_variance(a: np.ndarray, keep: float = 0.99) -> np.ndarray:
+    """``a`` projected on its top principal directions that keep ``keep`` of the variance.
+
+    The PWCCA paper's "thresholding to remove low variance noise" before CCA
+    (the SVCCA step): centred ``(n, d)`` -> the principal-component scores,
+    with the columns past the ``k`` kept set to zero. The shape stays ``(n,
+    min(n, d))`` so that every network of a layer compiles one program; zero
+    columns do not count in jaxcca's ranks.
+    """
+    a = np.asarray(a, np.float64)
+    a = a - a.mean(0)
+    u, s, _ = np.linalg.svd(a, full_matrices=False)
+    var = s**2
+    if var.sum() <= 0:
+        return np.zeros_like(u, np.float32)
+    k = int(np.searchsorted(np.cumsum(var) / var.sum(), keep) + 1)
+    return (u * np.where(np.arange(s.size) < k, s, 0.0)).astype(np.float32)
+
+
+def _prepared(reps, keep: float | None, pad_to: int | None) -> np.ndarray:
+    """Thresholded representations as one ``(m, n, pad_to)`` stack, zero columns appended.
+
+    Zero columns change no CCA-family measure (they add no rank), and one
+    shape for every layer means one compiled program per experiment.
+    """
+    reps = [threshold_variance(r, keep) if keep else np.asarray(r, np.float32) for r in reps]
+    d = max(pad_to or 0, max(r.shape[1] for r in reps))
+    return np.stack([np.pad(r, ((0, 0), (0, d - r.shape[1]))) for r in reps])
+
+
+def pwcca_distance_matrix(reps, *, keep: float | None = 0.99, pad_to: int | None = None):
+    """Symmetrised PWCCA distance of every pair: ``1 - (P[i, j] + P[j, i]) / 2``.
+
+    ``P[i, j]`` weights by network i's neurons (``jaxcca.pairwise``); the
+    representations are first thresholded to ``keep`` of their variance
+    (``None``: not thresholded), and padded with zero columns to ``pad_to``.
+    """
+    stack = _prepared(reps, keep, pad_to)
+    return 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca")))
+
+
+def mean_cca_distance_matrix(reps, *, keep: float | None = 0.99, pad_to: int | None = None):
+    """``1 - `` mean CCA of every pair (symmetric), prepared as :func:`pwcca_distance_matrix`."""
+    stack = _prepared(reps, keep, pad_to)
+    return 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="cca")))
+
+
+@jax.jit
+def cosine_distance(a, b):
+    """1 - mean over samples of the cosine between two nets' activation vectors (same width)."""
+    na, nb = jnp.linalg.norm(a, axis=1), jnp.linalg.norm(b, axis=1)
+    return 1.0 - jnp.mean(jnp.sum(a * b, axis=1) / jnp.maximum(na * nb, 1e-12))
+
+
+@jax.jit
+def euclidean_distance(a, b):
+    """Mean Euclidean distance between activation vectors, over the mean norm (same width)."""
+    d = jnp.mean(jnp.linalg.norm(a - b, axis=1))
+    scale = 0.5 * (jnp.mean(jnp.linalg.norm(a, axis=1)) + jnp.mean(jnp.linalg.norm(b, axis=1)))
+    return d / jnp.maximum(scale, 1e-12)
+
+
+def baseline_matrix(fn, reps, *, pad_to: int | None = None) -> np.ndarray:
+    """``fn(reps[i], reps[j])`` for every pair, batched with ``jax.vmap``.
+
+    The representations are padded with zero columns to ``pad_to`` (which
+    changes neither cosine nor Euclidean distance, and compiles once).
+    """
+    stack = jnp.asarray(_prepared(reps, None, pad_to))
+    return np.asarray(jax.vmap(jax.vmap(fn, in_axes=(None, 0)), in_axes=(0, None))(stack, stack))
+
+
+def within_pairs(dist, labels, group) -> np.ndarray:
+    """Distances of the distinct pairs inside ``group``."""
+    dist, labels = np.asarray(dist), np.asarray(labels)
+    sel = np.outer(labels == group, labels == group) & np.triu(np.ones(dist.shape, bool), 1)
+    return dist[sel]
+
+
+def between_pairs(dist, labels, a, b) -> np.ndarray:
+    """Distances of every pair with one network in group ``a`` and one in ``b``."""
+    dist, labels = np.asarray(dist), np.asarray(labels)
+    return dist[np.outer(labels == a, labels == b)]

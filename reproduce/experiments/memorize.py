@@ -1,156 +1,190 @@
-"""PWCCA figure 3 (baselines: figure A5): generalising vs memorising networks.
+"""PWCCA figure 3 (and A5, A9, A10): generalising vs memorising networks.
 
-Claim: in later layers, networks trained on true labels are more similar to
-each other than networks that memorised random labels. Config:
-``digits_convnet`` (``random_label_steps`` for the memorising group). Every
-network has its own seed (true labels: 100+k, random: 200+k). Command:
-``python -m reproduce all --only memorize``; runtime quick ~2 min, full ~GPU
-hours. Outputs: ``memorize/results.json``, ``memorize/memorize.png``,
-``memorize/networks/*``.
+Claims (fig 3, on the *training* images, PWCCA after thresholding each
+representation to the principal directions holding 99% of its variance, the
+paper's "thresholding to remove low variance noise"): in later layers the
+generalising networks are closer to each other than the memorising ones;
+memorising networks are as far from each other as from generalising ones;
+early layers are about equally similar in both groups; at the softmax both
+groups are nearly identical on the training data. Fig A10: on test data only
+the generalising networks agree at the softmax. Fig A9: the unweighted mean CCA
+separates the groups less. Fig A5: cosine and Euclidean distances (no
+alignment of neurons) separate them less.
+
+PWCCA direction: ``jaxcca.pairwise(..., measure="pwcca")`` weights by the row
+network's neurons; every distance is symmetrised, ``1 - (P[i, j] + P[j, i]) / 2``.
+
+Config: ``digits_convnet`` (``random_label_steps`` for the memorising group).
+Generalising networks: seeds 100+k, shared with ``width`` and ``dynamics``
+(``OUT/shared/``); memorising: seeds 200+k, each trained on the same fixed
+permutation of the training labels. Command: ``python -m reproduce all --only
+memorize``; runtime quick ~2 min CPU. Outputs: ``memorize/results.json``,
+``memorize/memorize.png``, ``memorize/networks/*``.
 """
 
 from __future__ import annotations
 
 import pathlib
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxcca
 from reproduce import claims as C
 from reproduce import configs
 from reproduce.configs import select
-from reproduce.experiments._common import fmt, save_results, train_network
+from reproduce.experiments import _common as K
 from reproduce.io import pyplot
-from reproduce.train import accuracy, final_activations
+from reproduce.train import accuracy
 
 TITLE = "Generalising vs memorising networks"
-PAPER = "PWCCA (Morcos et al. 2018) figure 3; baselines figure A5"
-SETTINGS = {"quick": {"group_size": 3}, "full": {"group_size": 5}, "smoke": {"group_size": 2}}
+PAPER = "PWCCA (Morcos et al. 2018) figure 3; figures A5, A9, A10"
+SETTINGS = {
+    "quick": {"group_size": 3, "n_samples": 500},
+    "full": {"group_size": 5, "n_samples": 5000},
+    "smoke": {"group_size": 2, "n_samples": 200},
+}
 CONFIG = "digits_convnet"
-LATE = "fc"
-SEEDS = {"true": 100, "random": 200}
-
-
-@jax.jit
-def _cosine_distance(a, b):
-    """1 - mean over samples of the cosine between two nets' activation vectors."""
-    na, nb = jnp.linalg.norm(a, axis=1), jnp.linalg.norm(b, axis=1)
-    return 1.0 - jnp.mean(jnp.sum(a * b, axis=1) / jnp.maximum(na * nb, 1e-12))
-
-
-@jax.jit
-def _euclidean_distance(a, b):
-    """Mean Euclidean distance between activation vectors, over the mean norm."""
-    d = jnp.mean(jnp.linalg.norm(a - b, axis=1))
-    scale = 0.5 * (jnp.mean(jnp.linalg.norm(a, axis=1)) + jnp.mean(jnp.linalg.norm(b, axis=1)))
-    return d / jnp.maximum(scale, 1e-12)
-
-
-def _matrix(fn, stack):
-    return np.asarray(jax.vmap(jax.vmap(fn, in_axes=(None, 0)), in_axes=(0, None))(stack, stack))
+EARLY, LATE, SOFTMAX = "conv1", "fc", "logits"
+KEEP = 0.99
+TOL = 0.2  # "as far" / "equally similar": agreement within 20% of the distance
 
 
 def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
-    """Trains both groups; every layer's distance matrices (PWCCA, CCA, cosine, Euclidean)."""
-    g = select({}, SETTINGS, preset)["group_size"]
-    acts, nets = [], []
-    for group in ("true", "random"):
-        for k in range(g):
-            seed = SEEDS[group] + k
-            extra = {}
-            if group == "random":  # memorising random labels takes longer
-                steps = configs.get_config(CONFIG, preset)["random_label_steps"]
-                extra = {"labels": "random", "label_seed": 1234, "steps": steps}
-            run_dir = out / "memorize" / "networks" / f"{group}_seed{seed}"
-            model, data, cfg = train_network(
-                run_dir,
-                CONFIG,
-                preset,
-                data_dir=data_dir,
-                log=log,
-                seed=seed,
-                reduce="spatial_mean",
-                **extra,
-            )
+    """Trains both groups; every layer's distance matrices on train and test images."""
+    s = select({}, SETTINGS, preset)
+    g, n = s["group_size"], s["n_samples"]
+    true = K.shared_true_group(out, preset, g, data_dir=data_dir, log=log)
+    steps = configs.get_config(CONFIG, preset)["random_label_steps"]
+    random = K.train_group(
+        out / "memorize" / "networks",
+        CONFIG,
+        preset,
+        range(200, 200 + g),
+        prefix="random_seed",
+        data_dir=data_dir,
+        log=log,
+        labels="random",
+        label_seed=1234,
+        steps=steps,
+        reduce="spatial_mean",
+    )
+    nets, acts = [], {"train": [], "test": []}
+    for group, members in (("true", true), ("random", random)):
+        for m in members:
+            model, data = m["model"], m["data"]
             nets.append(
                 {
                     "group": group,
-                    "seed": seed,
-                    "steps": cfg["steps"],
-                    "train_acc": accuracy(model, data["x"], data["y"]),
+                    "seed": m["seed"],
+                    "steps": m["cfg"]["steps"],
+                    "train_acc": accuracy(model, data["x"], data["y"]),  # on its own labels
                     "test_acc": accuracy(model, data["test_x"], data["test_y"]),
                 }
             )
-            acts.append(final_activations(run_dir))
-            log(f"  {group}-label net seed {seed}: {nets[-1]}")
-    layers = list(acts[0])
+            acts["train"].append(K.layer_activations(model, data["x"], n=n))
+            acts["test"].append(K.layer_activations(model, data["test_x"], n=n))
+            log(f"  {group}-label net: {nets[-1]}")
+    layers = list(acts["train"][0])
+    pad = max(a.shape[1] for a in acts["train"][0].values())  # one shape: one compile
     distance = {}
-    for layer in layers:
-        stack = jnp.asarray(np.stack([a[layer] for a in acts]))
-        distance[layer] = {
-            "pwcca": 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca"))),
-            "cca": 1.0 - np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="cca"))),
-            "cosine": _matrix(_cosine_distance, stack),
-            "euclidean": _matrix(_euclidean_distance, stack),
-        }
-    return save_results(
+    for split, reps in acts.items():
+        distance[split] = {}
+        for layer in layers:
+            r = [a[layer] for a in reps]
+            distance[split][layer] = {
+                "pwcca": K.pwcca_distance_matrix(r, keep=KEEP, pad_to=pad),
+                "cca": K.mean_cca_distance_matrix(r, keep=KEEP, pad_to=pad),
+                "cosine": K.baseline_matrix(K.cosine_distance, r, pad_to=pad),
+                "euclidean": K.baseline_matrix(K.euclidean_distance, r, pad_to=pad),
+            }
+    # null for "nearly identical at the softmax": the PWCCA similarity of one generalising
+    # network's logits with another's rows shuffled
+    logit_null = K.shuffled_rows(
+        lambda x, y: 1.0 - jaxcca.pwcca_similarity(x, y),
+        K.threshold_variance(acts["train"][0][SOFTMAX], KEEP),
+        K.threshold_variance(acts["train"][1][SOFTMAX], KEEP),
+        n=50,
+    )
+    return K.save_results(
         out,
         "memorize",
-        {"preset": preset, "networks": nets, "layers": layers, "distance": distance},
+        {
+            "preset": preset,
+            "settings": s,
+            "keep_variance": KEEP,
+            "networks": nets,
+            "layers": layers,
+            "distance": distance,
+            "softmax_distance_shuffled_rows": logit_null,
+        },
     )
 
 
 def group_means(dist, labels) -> dict:
     """Mean distance within group 0 (true), within group 1 (random), and between them."""
-    dist, labels = np.asarray(dist), np.asarray(labels)
-    off = ~np.eye(len(labels), dtype=bool)
-    same = labels[:, None] == labels[None, :]
-    t, r = labels == 0, labels == 1
     return {
-        "within_true": float(dist[np.outer(t, t) & off].mean()),
-        "within_random": float(dist[np.outer(r, r) & off].mean()),
-        "between": float(dist[~same].mean()),
+        "within_true": float(K.within_pairs(dist, labels, 0).mean()),
+        "within_random": float(K.within_pairs(dist, labels, 1).mean()),
+        "between": float(K.between_pairs(dist, labels, 0, 1).mean()),
     }
 
 
-def _pairs(dist, labels, group):
-    sel = np.outer(labels == group, labels == group) & np.triu(np.ones_like(dist, bool), 1)
-    return np.asarray(dist)[sel]
+def _labels(results) -> np.ndarray:
+    return np.asarray([0 if n["group"] == "true" else 1 for n in results["networks"]])
+
+
+def separation(dist, labels) -> float:
+    """(within memorising - within generalising) / mean distance: scale-free group separation."""
+    m = group_means(dist, labels)
+    scale = max(np.mean(list(m.values())), 1e-12)
+    return (m["within_random"] - m["within_true"]) / scale
 
 
 def claims(results: dict) -> list[dict]:
-    """Figure 3's two claims and figure A5's (baselines), at the late layer ``fc``."""
-    labels = np.asarray([0 if n["group"] == "true" else 1 for n in results["networks"]])
+    """Figure 3's four statements and figures A9, A10, A5."""
+    labels = _labels(results)
     seeds = [n["seed"] for n in results["networks"]]
-    d = {k: np.asarray(v) for k, v in results["distance"][LATE].items()}
-    perm = f"group labels permuted over the {len(labels)} networks"
-    m = group_means(d["pwcca"], labels)
-
-    def closer(lab):
-        gm = group_means(d["pwcca"], lab)
-        return gm["within_random"] - gm["within_true"]
-
-    def separation(lab):
-        sep = {
-            k: group_means(d[k], lab)["within_random"]
-            / max(group_means(d[k], lab)["within_true"], 1e-12)
-            for k in ("pwcca", "cosine", "euclidean")
-        }
-        return sep["pwcca"] - max(sep["cosine"], sep["euclidean"])
-
+    tr, te = results["distance"]["train"], results["distance"]["test"]
+    d = {k: np.asarray(v) for k, v in tr[LATE].items()}
+    perm = f"group labels permuted over the {len(labels)} networks (every relabelling)"
+    pw = "PWCCA distance, symmetrised (both weighting directions averaged), on "
     common = {"paper": "PWCCA", "seeds": seeds}
+
+    def closer(dist):
+        return lambda lab: (
+            group_means(dist, lab)["within_random"] - group_means(dist, lab)["within_true"]
+        )
+
+    def spread(dist):
+        return C.standard_error(K.within_pairs(dist, labels, 0), K.within_pairs(dist, labels, 1))
+
+    m_late = group_means(d["pwcca"], labels)
+    d_early = np.asarray(tr[EARLY]["pwcca"])
+    m_early = group_means(d_early, labels)
+    d_soft = np.asarray(tr[SOFTMAX]["pwcca"])
+    m_soft = group_means(d_soft, labels)
+    null_soft = 1.0 - np.asarray(results["softmax_distance_shuffled_rows"])
+    d_soft_test = np.asarray(te[SOFTMAX]["pwcca"])
+
+    def a9(lab):
+        return separation(d["pwcca"], lab) - separation(d["cca"], lab)
+
+    def a5(lab):
+        return separation(d["pwcca"], lab) - max(
+            separation(d["cosine"], lab), separation(d["euclidean"], lab)
+        )
+
+    thr = f"train images, {results['keep_variance']:.0%}-variance thresholding"
     return [
         C.claim(
             id="memorize.generalising_closer",
             figure="fig3",
             statement="in later layers generalising networks converge to more similar "
             "solutions than memorising networks",
-            statistic=f"PWCCA distance within memorising minus within generalising ({LATE})",
-            value=closer(labels),
-            spread=C.standard_error(_pairs(d["pwcca"], labels, 0), _pairs(d["pwcca"], labels, 1)),
-            null=C.permutation_null(closer, labels, perm),
+            statistic=f"within-memorising minus within-generalising mean {pw}{thr} ({LATE})",
+            value=closer(d["pwcca"])(labels),
+            spread=spread(d["pwcca"]),
+            null=C.permutation_null(closer(d["pwcca"]), labels, perm),
             **common,
         ),
         C.claim(
@@ -158,11 +192,60 @@ def claims(results: dict) -> list[dict]:
             figure="fig3",
             statement="memorising networks are as far from each other as from generalising "
             "networks",
-            statistic=f"half the between-group distance minus |within memorising - between| "
-            f"(PWCCA, {LATE}): positive when they agree within 50%",
-            value=0.5 * m["between"] - abs(m["within_random"] - m["between"]),
-            spread=C.standard_error(_pairs(d["pwcca"], labels, 1)),
+            statistic=f"{TOL:g} x between-group distance minus |within memorising - between| "
+            f"({pw}{thr}, {LATE}): positive when they agree within {TOL:.0%}",
+            value=TOL * m_late["between"] - abs(m_late["within_random"] - m_late["between"]),
+            spread=C.standard_error(K.within_pairs(d["pwcca"], labels, 1)),
             null=C.point_null(0.0, "none: an equality within a tolerance, judged on the spread"),
+            **common,
+        ),
+        C.claim(
+            id="memorize.early_equal",
+            figure="fig3",
+            statement="in early layers generalising and memorising networks are about equally "
+            "similar",
+            statistic=f"{TOL:g} x mean within-group distance minus |within memorising - within "
+            f"generalising| ({pw}{thr}, {EARLY}): positive when they agree within {TOL:.0%}",
+            value=TOL * 0.5 * (m_early["within_true"] + m_early["within_random"])
+            - abs(m_early["within_random"] - m_early["within_true"]),
+            spread=spread(d_early),
+            null=C.point_null(0.0, "none: an equality within a tolerance, judged on the spread"),
+            **common,
+        ),
+        C.claim(
+            id="memorize.softmax_train_identical",
+            figure="fig3",
+            statement="at the softmax, on the training data, networks of both groups are nearly "
+            "identical",
+            statistic=f"PWCCA similarity at the {SOFTMAX} within the less similar group "
+            f"(1 - the larger within-group distance; {thr}); 'nearly identical': above 0.9",
+            value=1.0 - max(m_soft["within_true"], m_soft["within_random"]),
+            threshold=0.9,
+            spread=C.standard_error(K.within_pairs(d_soft, labels, 1)),
+            null=C.null_from(
+                null_soft, "two generalising nets' logits with one's rows shuffled (50 draws)"
+            ),
+            **common,
+        ),
+        C.claim(
+            id="memorize.softmax_test_generalising_only",
+            figure="figA10",
+            statement="on test data only the generalising networks agree at the softmax",
+            statistic=f"within-memorising minus within-generalising mean {pw}test images "
+            f"({SOFTMAX})",
+            value=closer(d_soft_test)(labels),
+            spread=spread(d_soft_test),
+            null=C.permutation_null(closer(d_soft_test), labels, perm),
+            **common,
+        ),
+        C.claim(
+            id="memorize.mean_cca_hides",
+            figure="figA9",
+            statement="the unweighted mean CCA does not reveal the separation that PWCCA shows",
+            statistic=f"PWCCA's minus mean CCA's group separation ((within memorising - within "
+            f"generalising) / mean distance; {thr}, {LATE})",
+            value=a9(labels),
+            null=C.permutation_null(a9, labels, perm),
             **common,
         ),
         C.claim(
@@ -170,53 +253,69 @@ def claims(results: dict) -> list[dict]:
             figure="figA5",
             statement="distances that do not align neurons (cosine, Euclidean) separate the "
             "groups less than PWCCA",
-            statistic=f"PWCCA's within-random / within-true ratio minus the larger of the "
-            f"baselines' ({LATE})",
-            value=separation(labels),
-            null=C.permutation_null(separation, labels, perm),
+            statistic=f"PWCCA's group separation minus the larger of cosine's and Euclidean's "
+            f"(same scale-free separation; train images, {LATE})",
+            value=a5(labels),
+            null=C.permutation_null(a5, labels, perm),
             **common,
         ),
     ]
 
 
 def table(results: dict) -> str:
-    """Group means of the PWCCA and cosine distances, layer by layer."""
-    labels = np.asarray([0 if n["group"] == "true" else 1 for n in results["networks"]])
+    """Group means of the PWCCA distance per layer, on train and test images; accuracies."""
+    labels = _labels(results)
     lines = [
-        "| layer | PWCCA within true | within random | between | cosine within true "
+        "| layer | split | PWCCA within true | within random | between | mean CCA within true "
         "| within random | between |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for layer in results["layers"]:
-        p = group_means(results["distance"][layer]["pwcca"], labels)
-        c = group_means(results["distance"][layer]["cosine"], labels)
-        cells = [fmt(v) for v in (*p.values(), *c.values())]
-        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    for split in ("train", "test"):
+        for layer in results["layers"]:
+            p = group_means(results["distance"][split][layer]["pwcca"], labels)
+            c = group_means(results["distance"][split][layer]["cca"], labels)
+            cells = [K.fmt(v) for v in (*p.values(), *c.values())]
+            lines.append(f"| {layer} | {split} | " + " | ".join(cells) + " |")
     acc = " ".join(
         f"{n['group']}{n['seed']}: train {n['train_acc']:.2f} test {n['test_acc']:.2f};"
         for n in results["networks"]
     )
-    return "\n".join(lines) + f"\n\nAccuracies: {acc}"
+    return "\n".join(lines) + f"\n\nAccuracies (train on the net's own labels): {acc}"
 
 
 def figure(results: dict, path: pathlib.Path) -> None:
-    """Group distances by layer, PWCCA and the cosine baseline, with the pair spread."""
-    labels = np.asarray([0 if n["group"] == "true" else 1 for n in results["networks"]])
+    """Fig 3 (PWCCA, train), A10 (PWCCA, test), A9 (mean CCA), A5 (cosine): distance by layer."""
+    labels = _labels(results)
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    panels = (
+        ("train", "pwcca", "fig 3: PWCCA, train"),
+        ("test", "pwcca", "A10: PWCCA, test"),
+        ("train", "cca", "A9: mean CCA, train"),
+        ("train", "cosine", "A5: cosine, train"),
+    )
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
     layers = results["layers"]
-    for ax, measure in zip(axes, ("pwcca", "cosine"), strict=True):
-        for group, style in ((0, "o-"), (1, "s-")):
-            vals = [_pairs(results["distance"][lay][measure], labels, group) for lay in layers]
-            m = np.asarray([v.mean() for v in vals])
-            s = np.asarray([v.std() for v in vals])
-            ax.errorbar(layers, m, yerr=s, fmt=style, capsize=3, label=["true", "random"][group])
-        between = [
-            group_means(results["distance"][lay][measure], labels)["between"] for lay in layers
-        ]
-        ax.plot(layers, between, "^--", label="between")
-        ax.set_title(f"{measure} distance")
-        ax.legend()
+    for ax, (split, measure, title) in zip(axes, panels, strict=True):
+        dist = [np.asarray(results["distance"][split][lay][measure]) for lay in layers]
+        for group, style, name in ((0, "o-", "generalising"), (1, "s-", "memorising")):
+            vals = [K.within_pairs(dd, labels, group) for dd in dist]
+            ax.errorbar(
+                layers,
+                [v.mean() for v in vals],
+                yerr=[v.std() for v in vals],
+                fmt=style,
+                capsize=3,
+                label=name,
+            )
+        ax.plot(
+            layers,
+            [K.between_pairs(dd, labels, 0, 1).mean() for dd in dist],
+            "^--",
+            label="between",
+        )
+        ax.set_title(title)
+        ax.set_ylabel("distance")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
