@@ -19,6 +19,7 @@ NAMES = (
     "learning_rate",
     "dynamics",
     "lstm_dynamics",
+    "timesteps",
     "svcca_projection",
     "freeze_training",
     "class_sensitivity",

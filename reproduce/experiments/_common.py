@@ -215,3 +215,27 @@ def between_pairs(dist, labels, a, b) -> np.ndarray:
     """Distances of every pair with one network in group ``a`` and one in ``b``."""
     dist, labels = np.asarray(dist), np.asarray(labels)
     return dist[np.outer(labels == a, labels == b)]
+
+
+def lstm_config(data_dir) -> str:
+    """The LSTM configuration: word-level PTB with ``--data-dir``, else the built-in Shakespeare."""
+    return "lstm_ptb" if data_dir is not None else "lstm_shakespeare"
+
+
+def shared_lstm_group(out: pathlib.Path, preset: str, n: int, *, data_dir=None, log=print):
+    """The first ``n`` LSTM language models (seeds 0, 1, ...) with ``SHARED_CHECKPOINTS``.
+
+    Shared by ``dynamics`` (fig 1, RNN), ``lstm_dynamics`` (fig 6, A8) and
+    ``timesteps`` (A2-A4): trained once into ``OUT/shared/lstm/seedS``.
+    """
+    config = lstm_config(data_dir)
+    steps = configs.get_config(config, preset)["steps"]
+    return train_group(
+        out / "shared" / "lstm",
+        config,
+        preset,
+        range(n),
+        data_dir=data_dir,
+        log=log,
+        every=max(1, steps // SHARED_CHECKPOINTS),
+    )

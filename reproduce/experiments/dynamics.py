@@ -1,238 +1,240 @@
-"""PWCCA figures 1 and 6, SVCCA figure 4: learning dynamics and bottom-up convergence.
+"""PWCCA figure 1: learning dynamics of CCA directions, for a CNN and for an RNN.
 
-One convnet is trained on the digits; ``fit`` writes every layer's probe
-activations (conv layers as the spatial mean per channel) at every checkpoint,
-and every checkpoint is compared with the end of training, batched with
-``jaxcca.pairwise``. Claims: many CCA coefficients are unconverged after the
-accuracy has converged; layers converge bottom-up; PWCCA shows it more clearly
-than mean CCA (the two measures compared). Config: ``digits_convnet``. Command:
-``python -m reproduce all --only dynamics``; runtime quick ~30 s. Outputs:
-``dynamics/results.json``, ``dynamics/dynamics.png``, ``dynamics/network/*``.
+Fig 1a-c: after performance has converged, many canonical correlations of a
+layer's representation L(t) with its final L(T) are still well below 1. Only
+the valid coefficients count: the first ``min(rank L(t), rank L(T))`` (past
+them jaxcca pads with zeros, and dead ReLU units lower the rank). Performance
+has converged at the first checkpoint whose probe accuracy (CNN) or probe loss
+(RNN) is within 2% of its total improvement from its final value.
+
+Fig 1d-f, as the paper describes: CCA of L(t_early) (the first checkpoint
+after 10% of training) with L(T/2); S = the top and B = the bottom fifth of
+the valid canonical directions (variates of L(T/2)); then the mean CCA of S
+and of B with L(t) at every checkpoint. Claimed: S is stable (close to L(t)
+all along), B is not. Null: the same difference for two random sets of
+directions of the same size in L(T/2)'s span.
+
+Networks: the generalising digits CNNs shared with ``memorize`` (layer
+``fc``) and the LSTM language models shared with ``lstm_dynamics`` (top LSTM
+layer), two seeds each; probe set: held-out images / validation text.
+Command: ``python -m reproduce all --only dynamics``; runtime quick ~30 s CPU
+beyond the shared networks. Outputs: ``dynamics/results.json``,
+``dynamics/dynamics.png``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import pathlib
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import jaxcca
 from reproduce import claims as C
-from reproduce.experiments._common import save_results, shuffled_rows, train_network
+from reproduce.configs import select
+from reproduce.experiments import _common as K
 from reproduce.io import pyplot
 from reproduce.train import read_activations
 
-TITLE = "Learning dynamics: convergence of each layer to its final representation"
-PAPER = "PWCCA (Morcos et al. 2018) figures 1 and 6; SVCCA (Raghu et al. 2017) figure 4"
-CONFIG = "digits_convnet"
-LAYER = "fc"
-CHECKPOINTS = 20
+TITLE = "Learning dynamics: converged and unconverged CCA directions (CNN and RNN)"
+PAPER = "PWCCA (Morcos et al. 2018) figure 1"
+SETTINGS = {"quick": {"seeds": 2}, "full": {"seeds": 3}, "smoke": {"seeds": 2}}
+CNN_LAYER = "fc"
+FRACTION = 5  # S and B: the top and bottom fifth of the valid directions
+LOW = 0.9  # a coefficient below this is unconverged
+NULL_DRAWS = 20
 
 
-def distance_to_final(stacks: dict) -> dict:
-    """``{measure: {layer: [distance of each checkpoint to the last]}}`` (PWCCA and mean CCA)."""
-    curves = {"pwcca": {}, "cca": {}}
-    for layer, stack in stacks.items():
-        stack = np.asarray(stack, np.float32)
-        for measure in curves:
-            sim = np.asarray(jaxcca.pairwise(stack, stack[-1:], measure=measure))[:, 0]
-            curves[measure][layer] = (1.0 - sim).tolist()
-    return curves
+@jax.jit
+def _rho_to_final(stack):
+    """Canonical correlations of every checkpoint with the last, and the valid count."""
+    res = jax.vmap(lambda a: jaxcca.cca(a, stack[-1]))(stack)
+    return res.rho, jnp.minimum(res.rank_x, res.rank_y)
 
 
-def train_and_read(run_dir, config, preset, *, data_dir, log, seed=0):
-    """Trains with ``CHECKPOINTS`` checkpoints; returns steps, metrics, activations, reductions."""
-    steps = train_network_steps(config, preset)
-    train_network(
-        run_dir,
-        config,
-        preset,
-        data_dir=data_dir,
-        log=log,
-        seed=seed,
-        every=max(1, steps // CHECKPOINTS),
-        reduce="spatial_mean",
-    )
+@jax.jit
+def _mean_cca_with(stack, directions):
+    """Mean CCA of every checkpoint with a set of directions ``(n, q)``."""
+    return jax.vmap(lambda a: jaxcca.cca_similarity(a, directions))(stack)
+
+
+def analyse(steps, performance, stack, *, higher_is_better: bool) -> dict:
+    """Fig 1a-c and 1d-f for one network's layer: ``stack`` ``(T, n, d)`` over checkpoints."""
+    stack = jnp.asarray(stack, jnp.float32)
+    perf = np.asarray(performance, np.float64)
+    gain = (perf - perf[-1]) * (1 if higher_is_better else -1)  # <= 0 ... 0 at the end
+    total = abs(perf[-1] - perf[0]) or 1.0
+    converged = int(np.nonzero(-gain <= 0.02 * total)[0][0])
+    rho, valid = (np.asarray(v) for v in _rho_to_final(stack))
+    n_ckpt = len(steps)
+    early = int(np.nonzero(np.asarray(steps) >= 0.1 * steps[-1])[0][0])
+    early = min(max(early, 1), n_ckpt - 1)
+    mid = int(np.argmin(np.abs(np.asarray(steps) - steps[-1] / 2)))
+    res = jaxcca.cca(stack[early], stack[mid])
+    k = int(min(res.rank_x, res.rank_y))
+    q = max(1, k // FRACTION)
+    var = np.asarray(res.y_variates)[:, :k]
+    top, bottom = var[:, :q], var[:, k - q : k]
+    s_curve = np.asarray(_mean_cca_with(stack, jnp.asarray(top)))
+    b_curve = np.asarray(_mean_cca_with(stack, jnp.asarray(bottom)))
+    rng = np.random.default_rng(0)
+    null = []
+    for _ in range(NULL_DRAWS):  # two random q-dim sets of directions in L(T/2)'s valid span
+        rot = np.linalg.qr(rng.standard_normal((k, k)))[0]
+        r = var @ rot
+        a = np.asarray(_mean_cca_with(stack, jnp.asarray(r[:, :q])))
+        b = np.asarray(_mean_cca_with(stack, jnp.asarray(r[:, k - q : k])))
+        null.append(float((a - b)[early:].mean()))
+    return {
+        "steps": list(steps),
+        "performance": perf.tolist(),
+        "converged_index": converged,
+        "sorted_cca_to_final": rho.tolist(),
+        "valid_coefficients": valid.tolist(),
+        "early_index": early,
+        "mid_index": mid,
+        "directions": q,
+        "valid_early_mid": k,
+        "stable_curve": s_curve.tolist(),
+        "unstable_curve": b_curve.tolist(),
+        "random_difference": null,
+    }
+
+
+def _read(run_dir: pathlib.Path, metric: str):
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    ckpt_steps, acts, how = read_activations(run_dir)
-    return ckpt_steps, metrics, acts, how
-
-
-def train_network_steps(config, preset) -> int:
-    """The number of training steps the config gives at ``preset``."""
-    from reproduce import configs
-
-    return configs.get_config(config, preset)["steps"]
+    steps, acts, _ = read_activations(run_dir)
+    return steps, [metrics[str(s)][metric] for s in steps], acts
 
 
 def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
-    """Trains (or resumes), then distances to the final representation and sorted CCA."""
-    steps, metrics, acts, how = train_and_read(
-        out / "dynamics" / "network", CONFIG, preset, data_dir=data_dir, log=log
+    """Reads the shared CNN and LSTM runs (trains them if needed); fig 1 per network."""
+    n = select({}, SETTINGS, preset)["seeds"]
+    nets = {"cnn": [], "rnn": []}
+    for m in K.shared_true_group(out, preset, n, data_dir=None, log=log):
+        steps, acc, acts = _read(m["run_dir"], "probe_accuracy")
+        r = analyse(steps, acc, acts[CNN_LAYER], higher_is_better=True)
+        nets["cnn"].append({"seed": m["seed"], "layer": CNN_LAYER, **r})
+    for m in K.shared_lstm_group(out, preset, n, data_dir=data_dir, log=log):
+        steps, loss, acts = _read(m["run_dir"], "probe_loss")
+        top = [k for k in acts if k.startswith("lstm")][-1]
+        r = analyse(steps, loss, acts[top], higher_is_better=False)
+        nets["rnn"].append({"seed": m["seed"], "layer": top, **r})
+    log(f"  valid coefficients at the end: {[x['valid_coefficients'][-2] for x in nets['cnn']]}")
+    return K.save_results(out, "dynamics", {"preset": preset, "networks": nets})
+
+
+def unconverged(net: dict) -> float:
+    """Fraction of the valid coefficients (converged checkpoint vs final) below ``LOW``."""
+    i = net["converged_index"]
+    k = int(net["valid_coefficients"][i])
+    return float(np.mean(np.asarray(net["sorted_cca_to_final"][i][:k]) < LOW)) if k else 0.0
+
+
+def stable_minus_unstable(net: dict) -> float:
+    """Mean over checkpoints from t_early on of CCA(S, L(t)) - CCA(B, L(t))."""
+    e = net["early_index"]
+    return float(
+        np.mean(np.asarray(net["stable_curve"][e:]) - np.asarray(net["unstable_curve"][e:]))
     )
-    fc = np.asarray(acts[LAYER], np.float32)
-    rhos = np.asarray(jax.vmap(lambda a: jaxcca.cca(a, fc[-1]).rho)(fc))
-    acc = [metrics[str(s)]["probe_accuracy"] for s in steps]
-    perf = int(np.nonzero(np.asarray(acc) >= acc[-1] - 0.01)[0][0])
-    null_rhos = shuffled_rows(lambda x, y: jaxcca.cca(x, y).rho, fc[perf], fc[-1])
-    centred = fc - fc.mean(axis=1, keepdims=True)
-    rank = int(min(np.linalg.matrix_rank(centred[perf]), np.linalg.matrix_rank(centred[-1])))
-    return save_results(
-        out,
-        "dynamics",
-        {
-            "preset": preset,
-            "seeds": [0],
-            "steps": steps,
-            "probe_accuracy": acc,
-            "reduction": how,
-            "layers": list(acts),
-            "distance_to_final": distance_to_final(acts),
-            "sorted_cca": rhos,
-            "sorted_cca_shuffled_rows": null_rhos,
-            "performance_converged_index": perf,
-            "valid_coefficients": rank,
-        },
-    )
-
-
-def _spearman(x) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(np.arange(len(x)), x).statistic)
-
-
-def bottom_up(area: np.ndarray) -> float:
-    """Spearman correlation of depth with the mean distance to final (1: strictly bottom-up)."""
-    return _spearman(area)
-
-
-def clarity(area: np.ndarray) -> float:
-    """Mean gap between adjacent layers' mean distance to final, over its mean."""
-    return float(np.mean(np.diff(area)) / max(np.mean(area), 1e-12))
-
-
-def layer_order_null(stat, *areas, how: str) -> dict:
-    """The null of ``stat(*areas)`` with the layers' depth order permuted (all permutations)."""
-    n = len(areas[0])
-    values = [stat(*(a[list(p)] for a in areas)) for p in itertools.permutations(range(n))]
-    return C.null_from(values, how)
-
-
-def bottom_up_claims(results: dict, prefix: str, figure: str, network: str) -> list[dict]:
-    """Bottom-up convergence (PWCCA), and PWCCA against mean CCA, with layer-order nulls."""
-    curves = results["distance_to_final"]
-    layers = results["layers"]
-    area = {m: np.asarray([np.mean(curves[m][k]) for k in layers]) for m in curves}
-    how = "the layers' depth order permuted (every permutation)"
-    seeds = results["seeds"]
-    one = f"; {len(seeds)} network, so no seed spread" if len(seeds) == 1 else ""
-    return [
-        C.claim(
-            id=f"{prefix}.bottom_up",
-            paper="PWCCA",
-            figure=figure,
-            statement=f"{network} converge bottom-up: lower layers reach their final "
-            "representation first",
-            statistic="Spearman correlation of layer depth and the mean PWCCA distance to the "
-            f"final representation over training{one}",
-            value=bottom_up(area["pwcca"]),
-            null=layer_order_null(bottom_up, area["pwcca"], how=how),
-            seeds=seeds,
-        ),
-        C.claim(
-            id=f"{prefix}.pwcca_clearer",
-            paper="PWCCA",
-            figure=figure,
-            statement="the weighted mean (PWCCA) shows bottom-up convergence more clearly "
-            "than the unweighted mean CCA",
-            statistic="PWCCA's minus mean CCA's clarity (mean gap between adjacent layers' "
-            f"mean distance to final, over its mean){one}",
-            value=clarity(area["pwcca"]) - clarity(area["cca"]),
-            null=layer_order_null(
-                lambda a, b: clarity(a) - clarity(b), area["pwcca"], area["cca"], how=how
-            ),
-            seeds=seeds,
-        ),
-    ]
 
 
 def claims(results: dict) -> list[dict]:
-    """Figure 1's claims on layer ``fc`` and figure 6's bottom-up claims."""
-    rhos = np.asarray(results["sorted_cca"])
-    null = np.asarray(results["sorted_cca_shuffled_rows"])
-    perf, k = results["performance_converged_index"], results["valid_coefficients"]
-    q = max(1, k // 4)
-    later = rhos[perf:, :q]
-    return [
-        C.claim(
-            id="dynamics.unconverged",
-            paper="PWCCA",
-            figure="fig1a",
-            statement="after test accuracy has converged, many CCA coefficients against the "
-            "final representation are still unconverged",
-            statistic=f"fraction of the {k} valid sorted CCA coefficients ({LAYER} at the "
-            "first checkpoint within 1 point of the final accuracy vs the final) below 0.9",
-            value=float(np.mean(rhos[perf, :k] < 0.9)),
-            threshold=0.25,
-            null=C.point_null(0.0, "the final representation against itself"),
-            seeds=results["seeds"],
-        ),
-        C.claim(
-            id="dynamics.stable_stays_stable",
-            paper="PWCCA",
-            figure="fig1d",
-            statement="directions that are stable early stay stable",
-            statistic=f"smallest top-quarter CCA coefficient ({LAYER}, vs final) over the "
-            "checkpoints after accuracy converged",
-            value=float(later.min()),
-            threshold=0.9,
-            null=C.null_from(
-                null[:, :q].mean(1), "the same coefficients with the final's rows shuffled"
+    """Figure 1a-c and 1d-f, for the CNN and the RNN."""
+    out = []
+    for kind, name, perf in (("cnn", "CNN", "accuracy"), ("rnn", "RNN (LSTM)", "loss")):
+        nets = results["networks"][kind]
+        seeds = [x["seed"] for x in nets]
+        layer = nets[0]["layer"]
+        frac = [unconverged(x) for x in nets]
+        diff = [stable_minus_unstable(x) for x in nets]
+        null = [v for x in nets for v in x["random_difference"]]
+        out += [
+            C.claim(
+                id=f"dynamics.unconverged_{kind}",
+                paper="PWCCA",
+                figure="fig1a" if kind == "cnn" else "fig1b",
+                statement=f"{name}: after performance has converged, many CCA coefficients of a "
+                "layer against its final representation are still unconverged",
+                statistic=f"fraction of the valid CCA coefficients (min of the ranks) of {layer} "
+                f"at the first checkpoint with probe {perf} within 2% of its total improvement "
+                f"vs the final {layer}, below {LOW} (mean over seeds); 'many': above 25%",
+                value=float(np.mean(frac)),
+                spread=C.standard_error(frac),
+                threshold=0.25,
+                null=C.point_null(0.0, "the final representation against itself"),
+                seeds=seeds,
             ),
-            seeds=results["seeds"],
-        ),
-        *bottom_up_claims(results, "dynamics", "fig6", "convnet layers"),
-    ]
+            C.claim(
+                id=f"dynamics.stable_directions_{kind}",
+                paper="PWCCA",
+                figure="fig1d" if kind == "cnn" else "fig1e",
+                statement=f"{name}: the top CCA directions of L(t_early) vs L(T/2) are stable "
+                "over training, the bottom ones are not",
+                statistic=f"mean over checkpoints from t_early of mean CCA(S, L(t)) - mean "
+                f"CCA(B, L(t)), S/B the top/bottom fifth of the valid directions ({layer}; "
+                "mean over seeds)",
+                value=float(np.mean(diff)),
+                spread=C.standard_error(diff),
+                null=C.null_from(
+                    null,
+                    f"two random direction sets of the same size in L(T/2)'s span "
+                    f"({NULL_DRAWS} per seed)",
+                ),
+                seeds=seeds,
+            ),
+        ]
+    return out
 
 
 def table(results: dict) -> str:
-    """Mean distance to the final representation per layer, PWCCA and mean CCA."""
-    curves = results["distance_to_final"]
-    lines = ["| layer | mean PWCCA distance to final | mean CCA distance to final |"]
-    lines.append("| --- | --- | --- |")
-    for k in results["layers"]:
-        lines.append(
-            f"| {k} | {np.mean(curves['pwcca'][k]):.3f} | {np.mean(curves['cca'][k]):.3f} |"
-        )
+    """Per network: valid coefficients, the unconverged fraction, stable minus unstable."""
+    lines = [
+        "| network | seed | layer | converged at step | valid coefficients | unconverged "
+        "fraction | S - B |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, nets in results["networks"].items():
+        for x in nets:
+            i = x["converged_index"]
+            lines.append(
+                f"| {kind} | {x['seed']} | {x['layer']} | {x['steps'][i]} | "
+                f"{x['valid_coefficients'][i]} | {K.fmt(unconverged(x))} | "
+                f"{K.fmt(stable_minus_unstable(x))} |"
+            )
     return "\n".join(lines)
 
 
 def figure(results: dict, path: pathlib.Path) -> None:
-    """Distance to final per layer (PWCCA, mean CCA) and the sorted CCA coefficients."""
+    """Per network kind: sorted valid coefficients over training (1a-c); S and B curves (1d-f)."""
     plt = pyplot()
-    steps = results["steps"]
-    fig, axes = plt.subplots(1, 3 if "sorted_cca" in results else 2, figsize=(13, 3.2))
-    for ax, measure in zip(axes, ("pwcca", "cca"), strict=False):
-        for layer, d in results["distance_to_final"][measure].items():
-            ax.plot(steps, d, label=layer)
-        ax.set_title(f"{measure} distance to final")
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
-    if "sorted_cca" in results:
-        rhos, perf = np.asarray(results["sorted_cca"]), results["performance_converged_index"]
-        ax = axes[2]
-        ax.plot(rhos[perf], "k-", label=f"step {steps[perf]} (accuracy converged)")
-        null = np.asarray(results["sorted_cca_shuffled_rows"])
-        ax.fill_between(
-            range(null.shape[1]), null.min(0), null.max(0), alpha=0.3, label="rows shuffled (null)"
-        )
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
+    for col, kind in enumerate(("cnn", "rnn")):
+        x = results["networks"][kind][0]
+        ax = axes[2 * col]
+        cmap = plt.get_cmap("viridis")
+        n = len(x["steps"])
+        for t in range(0, n, max(1, n // 6)):
+            k = int(x["valid_coefficients"][t])
+            ax.plot(
+                x["sorted_cca_to_final"][t][:k], color=cmap(t / n), label=f"step {x['steps'][t]}"
+            )
+        i = x["converged_index"]
+        k = int(x["valid_coefficients"][i])
+        ax.plot(x["sorted_cca_to_final"][i][:k], "r--", label="performance converged")
+        ax.set_title(f"{kind.upper()} {x['layer']}: CCA with L(T) (valid only)")
         ax.set_xlabel("CCA direction (sorted)")
-        ax.set_ylabel(f"correlation with final {LAYER}")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
+        ax = axes[2 * col + 1]
+        for y in results["networks"][kind]:
+            ax.plot(y["steps"], y["stable_curve"], "b-", label=f"S (seed {y['seed']})")
+            ax.plot(y["steps"], y["unstable_curve"], "r-", label=f"B (seed {y['seed']})")
+        ax.axvline(x["steps"][x["early_index"]], color="k", ls=":", lw=1)
+        ax.set_title(f"{kind.upper()}: CCA of S / B with L(t)")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
