@@ -151,6 +151,11 @@ def threshold_variance(a: np.ndarray, keep: float = 0.99) -> np.ndarray:
     return (u * np.where(np.arange(s.size) < k, s, 0.0)).astype(np.float32)
 
 
+# the width every experiment pads its representations to (the digits nets' widest layer at
+# width 1): equal shapes across layers and experiments share one compiled pairwise program
+PAD = 64
+
+
 def _prepared(reps, keep: float | None, pad_to: int | None) -> np.ndarray:
     """Thresholded representations as one ``(m, n, pad_to)`` stack, zero columns appended.
 
