@@ -2,7 +2,8 @@
 
 The PWCCA paper's figure 5 setting: networks trained with SGD at several
 learning rates (the experiment sweeps ``lr``) to a matched training loss
-(``target_train_loss``; ``steps`` is the cap, and ``every`` how often the
+(``target_train_loss``; ``steps`` is the cap, which the experiment sets per learning
+rate, and ``every`` how often the
 training loss is checked, on the first ``n_train_probe`` training images).
 """
 

@@ -34,7 +34,7 @@ PAPER = "PWCCA (Morcos et al. 2018) figure 4"
 SETTINGS = {
     "quick": {"widths": [0.25, 0.5, 1.0, 2.0], "group_size": 3, "n_samples": 500},
     "full": {"widths": [0.25, 0.5, 1.0, 2.0, 4.0], "group_size": 5, "n_samples": 5000},
-    "smoke": {"widths": [0.5, 1.0], "group_size": 2, "n_samples": 200},
+    "smoke": {"widths": [0.5, 1.0], "group_size": 2, "n_samples": 400},
 }
 CONFIG = "digits_convnet"
 LAYER = "fc"
@@ -76,7 +76,7 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
     distance = {}
     for layer in layers:
         reps = [a[layer][:, unit_subset(a[layer].shape[1], units[layer])] for a in acts]
-        distance[layer] = K.pwcca_distance_matrix(reps, keep=None, pad_to=max(units.values()))
+        distance[layer] = K.pwcca_distance_matrix(reps, keep=None, pad_to=K.PAD)
     return K.save_results(
         out,
         "width",
