@@ -18,8 +18,8 @@ null: the two measures' labels swapped at random per checkpoint and seed).
 Networks: the LSTM language models shared with ``dynamics`` and ``timesteps``
 (``lstm_shakespeare``; ``lstm_ptb`` with ``--data-dir``), two seeds (quick).
 Command: ``python -m reproduce all --only lstm_dynamics``; runtime quick
-~1 min CPU for the two shared LSTMs. Outputs: ``lstm_dynamics/results.json``,
-``lstm_dynamics/lstm_dynamics.png``.
+~20 s CPU, plus ~60 s for the two shared LSTMs if no other experiment trained
+them. Outputs: ``lstm_dynamics/results.json``, ``lstm_dynamics/lstm_dynamics.png``.
 """
 
 from __future__ import annotations

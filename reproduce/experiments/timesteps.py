@@ -5,11 +5,12 @@ tau of every validation window, ``(windows, hidden)``. The paper compares
 these across timesteps and finds that CCA detects the shared structure where
 traditional metrics (cosine, Euclidean) do not. Claims: (A2) the PWCCA
 similarity between distinct timesteps (mean over every pair) is above its
-null (every timestep's windows shuffled independently); (A3) chance-corrected (``(s - null mean) / (1 - null
-mean)``, each measure against its own null), PWCCA finds more similarity
-across timesteps than cosine similarity. PWCCA symmetrised (both weighting
-directions averaged). The paper's further remark that this often fails in the
-hidden state is not tested here (the LSTM's cell state is not recorded).
+null (every timestep's windows shuffled independently); (A3) chance-corrected
+(``(s - null mean) / (1 - null mean)``, each measure against its own null),
+PWCCA finds more similarity across timesteps than cosine similarity. PWCCA
+symmetrised (both weighting directions averaged). The paper's further remark
+that this often fails in the hidden state is not tested here (the LSTM's cell
+state is not recorded).
 
 Networks: the final LSTM of the shared group (``OUT/shared/lstm``, seeds 0,
 1). Command: ``python -m reproduce all --only timesteps``; runtime quick ~20 s

@@ -13,7 +13,7 @@ already small); PWCCA symmetrised (both weighting directions averaged).
 Config: ``digits_convnet`` with the width multiplier swept; every network its
 own seed (``300 + 10 * i + k``; the width-1 group is the generalising group
 shared with ``memorize``, seeds 100+k). Command: ``python -m reproduce all
---only width``; runtime quick ~1.5 min CPU. Outputs: ``width/results.json``,
+--only width``; runtime quick ~2 min CPU. Outputs: ``width/results.json``,
 ``width/width.png``, ``width/networks/*``.
 """
 
