@@ -24,6 +24,7 @@ NAMES = (
     "class_sensitivity",
     "architectures",
     "regularize",
+    "bottom_up",
 )
 
 
