@@ -149,12 +149,21 @@ def claims(results: dict) -> list[dict]:
     seeds = [p["convnet_seed"] for p in pairs] + [p["resnet_seed"] for p in pairs]
     out = []
     for name, fn, statement in (
-        ("lower_similar_higher_less", decline,
-         "lower layers of a resnet and a convnet are similar, higher layers less so"),
-        ("top_least_like_bottom", top_bottom,
-         "the resnet's top layer is the least similar to the convnet's bottom layer"),
-        ("relative_depth", depth_agreement,
-         "layers at similar relative depth are the most similar across the architectures"),
+        (
+            "lower_similar_higher_less",
+            decline,
+            "lower layers of a resnet and a convnet are similar, higher layers less so",
+        ),
+        (
+            "top_least_like_bottom",
+            top_bottom,
+            "the resnet's top layer is the least similar to the convnet's bottom layer",
+        ),
+        (
+            "relative_depth",
+            depth_agreement,
+            "layers at similar relative depth are the most similar across the architectures",
+        ),
     ):
         vals = [fn(p["dft_cca"]) for p in pairs]
         null = [fn(s) for p in pairs for s in p["dft_cca_shuffled_rows"]]

@@ -180,7 +180,8 @@ def claims(results: dict) -> list[dict]:
 
 def table(results: dict) -> str:
     """Convergence time of every layer of every network."""
-    lines = ["| network | seed | convergence time per layer (bottom to top) |", "| --- | --- | --- |"]
+    lines = ["| network | seed | convergence time per layer (bottom to top) |"]
+    lines.append("| --- | --- | --- |")
     for n in results["networks"]:
         times = ", ".join(
             f"{k} {convergence_time(c):.2f}" for k, c in zip(n["layers"], n["curves"], strict=True)

@@ -44,7 +44,11 @@ from reproduce.io import pyplot
 TITLE = "Class sensitivity: DFT-CCA of each layer with one class's logit"
 PAPER = "SVCCA (Raghu et al. 2017) figure 6 (on digits)"
 CLOSE = ((3, 5), (3, 8), (5, 8), (4, 9), (1, 7))
-SETTINGS = {"quick": {"permutations": 50}, "full": {"permutations": 200}, "smoke": {"permutations": 8}}
+SETTINGS = {
+    "quick": {"permutations": 50},
+    "full": {"permutations": 200},
+    "smoke": {"permutations": 8},
+}
 
 
 def zero_frequency(layer, width: int) -> np.ndarray:
@@ -66,7 +70,10 @@ def _sensitivity(x, logits, n: int):
 
     def one(logit):
         r = jaxcca.permutation_test(
-            x, logit[:, None, None, None], measure="dft_cca", n_permutations=n,
+            x,
+            logit[:, None, None, None],
+            measure="dft_cca",
+            n_permutations=n,
             key=jax.random.key(0),
         )
         return jnp.stack([r.statistic, r.adjusted])
@@ -115,8 +122,10 @@ def _closeness(adj: np.ndarray, labels=None) -> float:
     """Mean curve distance of the other pairs minus that of the close pairs (classes relabelled)."""
     labels = np.arange(adj.shape[1]) if labels is None else np.asarray(labels)
     curves = adj[:, np.argsort(labels)]  # class c's curve is the one labelled c
-    dist = {p: float(np.abs(curves[:, p[0]] - curves[:, p[1]]).mean())
-            for p in itertools.combinations(range(adj.shape[1]), 2)}
+    dist = {
+        p: float(np.abs(curves[:, p[0]] - curves[:, p[1]]).mean())
+        for p in itertools.combinations(range(adj.shape[1]), 2)
+    }
     close = [dist[tuple(sorted(p))] for p in CLOSE]
     other = [v for p, v in dist.items() if p not in {tuple(sorted(q)) for q in CLOSE}]
     return float(np.mean(other) - np.mean(close))

@@ -188,8 +188,13 @@ def _pair(model_a, model_b, data, rng) -> dict:
             affine[layer] = projection(a, basis)
             acc = _accuracy(model_a, x_te, y_te, affine)
             out["compression"].append(
-                {"how": how, "layer": layer, "kept": int(basis.shape[1]), "width": a.shape[1],
-                 "accuracy": acc}
+                {
+                    "how": how,
+                    "layer": layer,
+                    "kept": int(basis.shape[1]),
+                    "width": a.shape[1],
+                    "accuracy": acc,
+                }
             )
     return out
 
@@ -204,8 +209,10 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
         with jax.default_matmul_precision("highest"):
             rec = _pair(model_a, model_b, data, rng)
         pairs.append({"seed_a": seed_a, "seed_b": seed_b, **rec})
-        log(f"  A={seed_a} B={seed_b}: full {rec['full_accuracy']:.3f}, compressed "
-            f"{[round(c['accuracy'], 3) for c in rec['compression']]}")
+        log(
+            f"  A={seed_a} B={seed_b}: full {rec['full_accuracy']:.3f}, compressed "
+            f"{[round(c['accuracy'], 3) for c in rec['compression']]}"
+        )
     return save_results(
         out,
         "svcca_projection",
@@ -249,11 +256,13 @@ def claims(results: dict) -> list[dict]:
         return fn
 
     layers = ", ".join(results["pairs"][0]["layers"])
-    quarter, quarter_null = _per_pair(results, at_quarter("svcca")), _per_pair(
-        results, at_quarter("random_directions")
+    quarter, quarter_null = (
+        _per_pair(results, at_quarter("svcca")),
+        _per_pair(results, at_quarter("random_directions")),
     )
-    few, few_null = _per_pair(results, fewer("svcca")), _per_pair(
-        results, fewer("random_directions")
+    few, few_null = (
+        _per_pair(results, fewer("svcca")),
+        _per_pair(results, fewer("random_directions")),
     )
     spread = _per_pair(results, lambda p, r: np.mean(r["spread_svcca"]) / r["width"])
     spread_null = [1.0 / r["width"] for r in results["pairs"][0]["layers"].values()]
