@@ -25,6 +25,9 @@ NAMES = (
     "architectures",
     "regularize",
     "bottom_up",
+    "toy_regression",
+    "cca_without_svd",
+    "dft_equivalence",
 )
 
 
