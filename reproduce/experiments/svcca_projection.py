@@ -63,6 +63,7 @@ def logits_with(model, x, affine: dict):
 
     def hook(name, h):
         mean, p = affine[name]
+        mean = mean.reshape((1,) * (h.ndim - 1) + (-1,))
         return mean + jnp.einsum("...c,cd->...d", h - mean, p)
 
     relu, m = jax.nn.relu, model
