@@ -16,6 +16,8 @@ Claims (each (convnet, resnet) pair of the shared group has its own seeds):
   other entries minus DFT-CCA(convnet ``conv1``, resnet ``pool``);
 * the most similar resnet layer of a convnet layer lies at a similar relative
   depth (Spearman of the depths).
+Each entry is chance-corrected by the mean of its shuffled-rows values
+(``(s - m) / (1 - m)``: DFT-CCA's chance level depends on the layer pair).
 Null: the same statistics with the resnet's probe rows shuffled.
 
 Configs: ``svcca_convnet``, ``resnet`` (``OUT/networks/svcca_group``). Command:
@@ -113,6 +115,16 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
     return save_results(out, "architectures", {"preset": preset, "pairs": pairs})
 
 
+def adjusted(sim, pair: dict) -> np.ndarray:
+    """Chance-corrected matrix ``(sim - m) / (1 - m)``, ``m`` the shuffled-rows mean per entry.
+
+    DFT-CCA's chance level differs between layer pairs (channels against
+    samples, grid size), so the statistics read the adjusted matrix.
+    """
+    m = np.asarray(pair["dft_cca_shuffled_rows"]).mean(0)
+    return (np.asarray(sim) - m) / (1.0 - m)
+
+
 def _matched(sim) -> np.ndarray:
     la, lb = sim.shape
     return np.asarray([sim[i, round(i * (lb - 1) / (la - 1))] for i in range(la)])
@@ -165,15 +177,16 @@ def claims(results: dict) -> list[dict]:
             "layers at similar relative depth are the most similar across the architectures",
         ),
     ):
-        vals = [fn(p["dft_cca"]) for p in pairs]
-        null = [fn(s) for p in pairs for s in p["dft_cca_shuffled_rows"]]
+        vals = [fn(adjusted(p["dft_cca"], p)) for p in pairs]
+        null = [fn(adjusted(s, p)) for p in pairs for s in p["dft_cca_shuffled_rows"]]
         out.append(
             C.claim(
                 id=f"architectures.{name}",
                 paper="SVCCA",
                 figure="fig7",
                 statement=statement,
-                statistic=f"{fn.__doc__.strip()} (DFT-CCA); mean over (convnet, resnet) pairs",
+                statistic=f"{fn.__doc__.strip()} (DFT-CCA, chance-adjusted by the shuffled-rows "
+                "mean of each entry); mean over (convnet, resnet) pairs",
                 value=float(np.mean(vals)),
                 spread=C.standard_error(vals),
                 null=C.null_from(null, "the resnet's probe rows shuffled"),
