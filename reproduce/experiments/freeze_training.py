@@ -18,7 +18,8 @@ runs.) Known defect (open): a batch-norm layer frozen early keeps running
 averages that are still far from the data's (momentum 0.99, frozen after a few
 dozen steps) while the layers above trained on batch statistics, so the freeze
 arm's eval-mode accuracy collapses; a frozen batch-norm layer should switch to
-its running averages in the forward pass from its freeze step on. Config: ``svcca_convnet``. Command: ``python -m reproduce all --only
+its running averages in the forward pass from its freeze step on.
+Config: ``svcca_convnet``. Command: ``python -m reproduce all --only
 freeze_training``. Outputs: ``freeze_training/results.json``,
 ``.../freeze_training.png``.
 """
