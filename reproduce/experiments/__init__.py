@@ -25,6 +25,10 @@ NAMES = (
     "class_sensitivity",
     "architectures",
     "regularize",
+    "bottom_up",
+    "toy_regression",
+    "cca_without_svd",
+    "dft_equivalence",
 )
 
 

@@ -1,0 +1,116 @@
+"""The SVCCA-paper experiments' own pieces: each is checked against an independent computation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+pytest.importorskip("flax")
+pytest.importorskip("sklearn")
+
+import jaxcca  # noqa: E402
+from reproduce import configs  # noqa: E402
+from reproduce.experiments import (  # noqa: E402
+    architectures,
+    bottom_up,
+    class_sensitivity,
+    freeze_training,
+    svcca_projection,
+)
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def _related(n=400, d1=12, d2=9, seed=0):
+    rng = np.random.default_rng(seed)
+    s = rng.standard_normal((n, 4))
+    a = s @ rng.standard_normal((4, d1)) + 0.3 * rng.standard_normal((n, d1))
+    b = s @ rng.standard_normal((4, d2)) + 0.3 * rng.standard_normal((n, d2))
+    return a, b
+
+
+def test_svcca_directions_have_jaxccas_correlations_and_project_to_them():
+    a, b = _related()
+    w, rho = svcca_projection.svcca_directions(a, b)
+    ref = jaxcca.svcca(a.astype(np.float32), b.astype(np.float32), keep=0.99)
+    p = int(min(ref.keep_x, ref.keep_y))
+    np.testing.assert_allclose(rho[:p], np.asarray(ref.rho)[:p], atol=2e-4)
+    # the directions' variates are uncorrelated with unit norm (CCA's whitening)
+    z = (a - a.mean(0)) @ w[:, :p]
+    np.testing.assert_allclose(z.T @ z, np.eye(p), atol=1e-8)
+
+
+def test_logits_with_identity_is_the_network_and_a_projection_changes_it():
+    cfg = configs.get_config("svcca_convnet", "smoke")
+    model, data = configs.build(cfg)
+    model.eval()
+    x = jnp.asarray(data["probe_x"][:32])
+    feats = model.features(x)
+    base = svcca_projection.identity(feats)
+    np.testing.assert_allclose(
+        svcca_projection.logits_with(model, x, base), feats["logits"], rtol=1e-5, atol=1e-5
+    )
+    a = svcca_projection.rows(feats["fc1"])
+    one = svcca_projection.projection(a, np.eye(a.shape[1])[:, :1])
+    out = svcca_projection.logits_with(model, x, {**base, "fc1": one})
+    assert not np.allclose(out, feats["logits"], atol=1e-4)
+
+
+def test_participation_counts_neurons():
+    w = np.zeros((10, 2))
+    w[3, 0] = 1.0
+    w[:, 1] = 1.0
+    np.testing.assert_array_equal(svcca_projection.participation(w), [1, 9])
+
+
+def test_class_sensitivity_zero_frequency_is_dft_cca_of_the_whole_map():
+    rng = np.random.default_rng(0)
+    layer = rng.standard_normal((120, 4, 4, 5)).astype(np.float32)
+    logit = (layer[:, 1:3, :, 2].sum((1, 2)) + rng.standard_normal(120)).astype(np.float32)
+    y = logit[:, None, None, None]
+    whole = float(jaxcca.dft_cca_similarity(layer, y))
+    pooled = float(jaxcca.dft_cca_similarity(class_sensitivity.zero_frequency(layer, 8), y))
+    assert whole == pytest.approx(pooled, abs=1e-5)
+
+
+def test_pooled_rows_and_padding_keep_svcca():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((50, 4, 4, 3)).astype(np.float32)
+    b = (a.mean(axis=(1, 2)) @ rng.standard_normal((3, 6))).astype(np.float32)
+    b = b + 0.5 * rng.standard_normal(b.shape).astype(np.float32)
+    x, y = bottom_up.pooled_rows(a, 1, 8), bottom_up.pooled_rows(b, 1, 8)
+    assert x.shape == (50, 8) and y.shape == (50, 8)
+    direct = jaxcca.svcca_similarity(a.mean(axis=(1, 2)), b, keep=0.99)
+    np.testing.assert_allclose(jaxcca.svcca_similarity(x, y, keep=0.99), direct, atol=1e-5)
+    assert bottom_up.pooled_rows(a, 4, 3).shape == (800, 3)  # channels over positions
+
+
+def test_convergence_time_orders_fast_and_slow_layers():
+    fast = [0.2, 0.9, 0.95, 1.0, 1.0]
+    slow = [0.2, 0.3, 0.5, 0.8, 1.0]
+    assert bottom_up.convergence_time(fast) < bottom_up.convergence_time(slow) < 1.0
+
+
+def test_architecture_statistics_on_known_matrices():
+    diag = np.eye(5) * 0.5 + 0.4
+    assert architectures.depth_agreement(diag) == pytest.approx(1.0)
+    declining = np.full((4, 4), 0.5)
+    np.fill_diagonal(declining, [0.9, 0.8, 0.7, 0.6])
+    assert architectures.decline(declining) == pytest.approx(1.0)
+    low = np.full((3, 3), 0.6)
+    low[0, -1] = 0.1
+    assert architectures.top_bottom(low) == pytest.approx(0.5)
+
+
+def test_freezing_lower_layers_cuts_the_step_flops():
+    cfg = configs.get_config("svcca_convnet", "smoke")
+    cfg["layer_groups"] = cfg["layer_groups"][:2]
+    _, data = configs.build(cfg)
+    phases = freeze_training.phase_costs(cfg, data, reps=1)
+    flops = [p["flops"] for p in phases]
+    assert len(flops) == 3 and flops[0] > flops[1] > flops[2] > 0
+    assert freeze_training.saved(phases, "flops")[0] == pytest.approx(1 - np.mean(flops) / flops[0])
