@@ -105,6 +105,20 @@ def make_train_step(loss_fn: Callable = cross_entropy, *, freeze: dict | None = 
 _STEPS: dict = {}
 
 
+def train_mode(model, freeze: dict | None, t: int) -> None:
+    """Puts ``model`` in training mode, with the layers frozen by step ``t`` in eval mode.
+
+    A frozen layer is frozen whole: its batch norm normalises with its running
+    averages (which stopped moving at the freeze step) from then on, so the
+    layers above train on the outputs the frozen layer gives at evaluation.
+    """
+    model.train()
+    for path, module in nnx.iter_modules(model):
+        s = _frozen_from("/".join(str(k) for k in path), freeze)
+        if s is not None and t >= s and hasattr(module, "use_running_average"):
+            module.use_running_average = True
+
+
 @nnx.jit
 def _probe(model, x, y):
     """Every layer, the mean cross-entropy and the accuracy of ``model`` on ``(x, y)``."""
@@ -339,7 +353,6 @@ def fit(
         save_checkpoint(run_dir / "checkpoints" / f"ckpt_{t:06d}.npz", model, opt)
         for _, old in checkpoints(run_dir)[:-2]:
             old.unlink()
-        model.train()
 
     if restored is None:
         checkpoint(0)
@@ -348,9 +361,11 @@ def fit(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=start, desc=run_dir.name, leave=False)
-    model.train()
+    freeze = cfg.get("freeze") or {}
     times, t_last, n_last = [], time.perf_counter(), 0
     for t in range(start, steps):
+        if t == start or t in freeze.values() or t % every == 0:  # a phase starts, or after a probe
+            train_mode(model, freeze, t)
         idx = np.random.default_rng([cfg["seed"], t]).integers(0, len(y_all), cfg["batch"])
         loss = step_fn(model, opt, x_all[idx], y_all[idx], t)
         n_last += 1

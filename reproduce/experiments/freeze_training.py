@@ -14,11 +14,9 @@ backward pass below the lowest trainable layer are computed); its XLA cost
 analysis (flops) and its measured time, relative to the full step, averaged
 over the equally long phases. (``fit`` itself masks the frozen updates and so
 does not realise the saving; the phase steps are what a freeze-training trainer
-runs.) Known defect (open): a batch-norm layer frozen early keeps running
-averages that are still far from the data's (momentum 0.99, frozen after a few
-dozen steps) while the layers above trained on batch statistics, so the freeze
-arm's eval-mode accuracy collapses; a frozen batch-norm layer should switch to
-its running averages in the forward pass from its freeze step on.
+runs.) A frozen batch-norm layer normalises with its running averages from its
+freeze step on, in training too (``train.train_mode``), so the layers above
+train on the outputs it gives at evaluation.
 Config: ``svcca_convnet``. Command: ``python -m reproduce all --only
 freeze_training``. Outputs: ``freeze_training/results.json``,
 ``.../freeze_training.png``.

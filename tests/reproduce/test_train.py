@@ -120,6 +120,29 @@ def test_frozen_groups_and_their_batch_norm_statistics(tmp_path):
         train.make_optimizer(model, {**cfg, "freeze": {"conv/9": 1}})
 
 
+def test_a_frozen_layer_normalises_with_its_running_averages():
+    # frozen whole: from its freeze step a batch norm uses its (frozen) running averages in
+    # training too, so the layers above train on what the frozen layer gives at evaluation
+    model, _ = configs.build(configs.get_config("svcca_convnet", "smoke"))
+    freeze = {"conv/1": 2, "bn_conv2": 2, "bn_fc2": 0}
+    bns = {"bn_conv2": model.bn_conv2, "bn_fc1": model.bn_fc1, "bn_fc2": model.bn_fc2}
+    train.train_mode(model, freeze, 1)
+    assert {k: m.use_running_average for k, m in bns.items()} == {
+        "bn_conv2": False,
+        "bn_fc1": False,
+        "bn_fc2": True,
+    }
+    train.train_mode(model, freeze, 2)
+    assert {k: m.use_running_average for k, m in bns.items()} == {
+        "bn_conv2": True,
+        "bn_fc1": False,
+        "bn_fc2": True,
+    }
+    model.eval()
+    train.train_mode(model, None, 5)
+    assert not any(m.use_running_average for m in bns.values())
+
+
 def test_custom_loss_goes_through_fit(tmp_path):
     cfg = configs.get_config("digits_convnet", "smoke")
     cfg.update(width=0.25, steps=2, every=2, batch=8)
