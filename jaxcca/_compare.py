@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -56,12 +56,11 @@ from jaxcca._dft import conv_to_neurons
 from jaxcca._linalg import singular_values
 from jaxcca._numerics import mean_correlation, mm
 from jaxcca._pwcca import pwcca_weights, weighted_correlation
+from jaxcca._results import Comparison, LayerStatistics
 from jaxcca._svcca import reduce_whitened
 from jaxcca._whiten import whiten_moments
 
 __all__ = [
-    "Comparison",
-    "LayerStatistics",
     "accumulate_activations",
     "accumulate_layers",
     "capture_layers",
@@ -77,59 +76,6 @@ MEASURES = (*EXACT_MEASURES, "minibatch_cka")
 CONV_MODES = ("spatial_mean", "flatten", "channels")
 TOKEN_MODES = ("mean", "last", "flatten")
 _MINIBATCH_OPTIONS = ("kernel", "sigma", "threshold", "debiased")
-
-
-class Comparison(NamedTuple):
-    """Every layer of one model against every layer of another.
-
-    Attributes:
-      matrix: ``(La, Lb)`` similarities, ``matrix[i, j]`` between
-        ``layers_a[i]`` and ``layers_b[j]`` (PWCCA weights by ``layers_a[i]``).
-      layers_a: names of the rows.
-      layers_b: names of the columns.
-      measure: the measure's name (``"minibatch_cka"`` for the minibatch
-        estimator).
-      options: the measure's options and the reductions used (a dict).
-      n_samples: number of samples the statistics were accumulated over.
-    """
-
-    matrix: np.ndarray
-    layers_a: tuple[str, ...]
-    layers_b: tuple[str, ...]
-    measure: str
-    options: dict
-    n_samples: int
-
-
-class LayerStatistics(NamedTuple):
-    """What one pass over the data accumulated (input of :func:`similarity_matrix`).
-
-    Attributes:
-      moments: the joint co-moments as a :class:`jaxcca.streaming.CovarianceState`
-        (``x``: every layer of a side by side; ``y``: every layer of b, or
-        width 0 when b is a itself), or None when not accumulated.
-      minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
-        leaves have shape ``(Lb,)``, or None when not accumulated.
-      minibatch_options: the options of the minibatch HSIC estimates (a dict).
-      layers_a: names of a's layers.
-      layers_b: names of b's layers.
-      widths_a: reduced width of each of a's layers.
-      widths_b: reduced width of each of b's layers.
-      same: whether b is a (the columns are the rows' layers).
-      reductions: the ``conv`` and ``tokens`` reductions used (a dict).
-      n_samples: number of samples (rows of the reduced layers) seen.
-    """
-
-    moments: streaming.CovarianceState | None
-    minibatch: tuple | None
-    minibatch_options: dict
-    layers_a: tuple[str, ...]
-    layers_b: tuple[str, ...]
-    widths_a: tuple[int, ...]
-    widths_b: tuple[int, ...]
-    same: bool
-    reductions: dict
-    n_samples: int
 
 
 # ----------------------------------------------------------------------------

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import numpy as np
 
 __all__ = [
     "CCAResult",
     "CKAResult",
+    "Comparison",
     "CovarianceState",
     "DFTCCAResult",
+    "LayerStatistics",
     "MinibatchCKAState",
     "PWCCAResult",
     "ProcrustesResult",
@@ -274,3 +277,56 @@ class BootstrapResult(NamedTuple):
     samples: jax.Array
     low: jax.Array
     high: jax.Array
+
+
+class Comparison(NamedTuple):
+    """Every layer of one model against every layer of another.
+
+    Attributes:
+      matrix: ``(La, Lb)`` similarities, ``matrix[i, j]`` between
+        ``layers_a[i]`` and ``layers_b[j]`` (PWCCA weights by ``layers_a[i]``).
+      layers_a: names of the rows.
+      layers_b: names of the columns.
+      measure: the measure's name (``"minibatch_cka"`` for the minibatch
+        estimator).
+      options: the measure's options and the reductions used (a dict).
+      n_samples: number of samples the statistics were accumulated over.
+    """
+
+    matrix: np.ndarray
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    measure: str
+    options: dict
+    n_samples: int
+
+
+class LayerStatistics(NamedTuple):
+    """What one pass over the data accumulated (input of :func:`similarity_matrix`).
+
+    Attributes:
+      moments: the joint co-moments as a :class:`jaxcca.streaming.CovarianceState`
+        (``x``: every layer of a side by side; ``y``: every layer of b, or
+        width 0 when b is a itself), or None when not accumulated.
+      minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
+        leaves have shape ``(Lb,)``, or None when not accumulated.
+      minibatch_options: the options of the minibatch HSIC estimates (a dict).
+      layers_a: names of a's layers.
+      layers_b: names of b's layers.
+      widths_a: reduced width of each of a's layers.
+      widths_b: reduced width of each of b's layers.
+      same: whether b is a (the columns are the rows' layers).
+      reductions: the ``conv`` and ``tokens`` reductions used (a dict).
+      n_samples: number of samples (rows of the reduced layers) seen.
+    """
+
+    moments: CovarianceState | None
+    minibatch: tuple | None
+    minibatch_options: dict
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    widths_a: tuple[int, ...]
+    widths_b: tuple[int, ...]
+    same: bool
+    reductions: dict
+    n_samples: int
