@@ -12,8 +12,8 @@ column in its own subprocess so that peak memory (ru_maxrss) is per column:
              spatial-mean features, float64) + similarity_matrix for linear CKA, then
              CCA, SVCCA, PWCCA and Procrustes from the same pass
   minibatch  measure="minibatch_cka" (linear, debiased, per-batch HSIC; --minibatch)
-  pytorch-cka  cka.compute_cka on torchvision-style ResNet-18s with the same shapes on
-             the same CPU, only when torch and pytorch-cka are installed (pip install
+  pytorch-cka  cka.compute_cka on the same CIFAR ResNet-18 written in PyTorch (identity
+             taps at the same 18 points; no torchvision needed) on the same CPU, only when torch and pytorch-cka are installed (pip install
              'jaxcca[benchmark]'); otherwise the column is skipped and says so
 
     python benchmarks/bench_compare.py [--n 10000] [--batch 1000] [--minibatch]
@@ -92,6 +92,55 @@ def resnet18(seed):
     return model
 
 
+def torch_resnet18():
+    """The same CIFAR ResNet-18 in PyTorch (NCHW), with identity taps at the same 18 points.
+
+    pytorch-cka hooks module outputs, so every point the Flax model sows is an
+    ``nn.Identity`` here: ``stem``, ``blocks.i.tap1`` / ``tap2`` and ``fc``.
+    """
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.tap1, self.tap2 = nn.Identity(), nn.Identity()
+            self.proj = None
+            if stride != 1 or cin != cout:
+                self.proj = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
+
+        def forward(self, x):
+            h = self.tap1(torch.relu(self.bn1(self.conv1(x))))
+            h = self.tap2(self.bn2(self.conv2(h)))
+            return torch.relu(h + (x if self.proj is None else self.proj(x)))
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.stem = nn.Identity()
+            blocks, cin = [], 64
+            for stage, cout in enumerate((64, 128, 256, 512)):
+                for b in range(2):
+                    blocks.append(Block(cin, cout, 2 if (stage > 0 and b == 0) else 1))
+                    cin = cout
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(512, 10)
+
+        def forward(self, x):
+            h = self.blocks(self.stem(torch.relu(self.bn1(self.conv1(x)))))
+            return self.fc(h.mean(dim=(2, 3)))
+
+    return ResNet18()
+
+
 def batches(n, batch, seed=0):
     """CIFAR-shaped random images, generated batch by batch (never all in memory)."""
     import jax
@@ -157,19 +206,14 @@ def run_column(name, n, batch):
             from cka import compute_cka
         except ImportError as e:
             return {"column": name, "skipped": f"not installed ({e.name})"}
-        import torchvision
-
-        m1 = torchvision.models.resnet18(num_classes=10).eval()
-        m2 = torchvision.models.resnet18(num_classes=10).eval()
-        layers = (
-            ["conv1"]
-            + [f"layer{s}.{b}.conv{c}" for s in range(1, 5) for b in range(2) for c in (1, 2)]
-            + ["fc"]
-        )
+        torch.set_num_threads(len(os.sched_getaffinity(0)))  # every core, as XLA uses
+        torch.manual_seed(0)
+        m1, m2 = torch_resnet18().eval(), torch_resnet18().eval()
+        layers = ["stem"] + [f"blocks.{i}.{c}" for i in range(8) for c in ("tap1", "tap2")] + ["fc"]
         data = torch.utils.data.TensorDataset(torch.randn(n, 3, 32, 32), torch.zeros(n))
         loader = torch.utils.data.DataLoader(data, batch_size=batch)
         t0 = time.perf_counter()
-        compute_cka(m1, m2, [loader], layers=layers, device="cpu")
+        compute_cka(m1, m2, [loader], layers=layers, device="cpu", progress=False)
         out["seconds"] = time.perf_counter() - t0
     out["peak_mb"] = peak_mb()
     return out

@@ -608,10 +608,15 @@ def _slices(widths) -> list[slice]:
 
 
 def _blocks(moments: streaming.CovarianceState, same: bool):
-    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment."""
+    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment, in the units of the data."""
+    sx = jnp.where(jnp.isfinite(moments.scale_x), moments.scale_x, 1.0)
+    sy = jnp.where(jnp.isfinite(moments.scale_y), moments.scale_y, 1.0)
+    sxx = moments.sxx / (sx[:, None] * sx[None, :])
     if same:
-        return moments.sxx, moments.mean_x, moments.sxx, moments.mean_x, moments.sxx
-    return moments.sxx, moments.mean_x, moments.syy, moments.mean_y, moments.sxy
+        return sxx, moments.mean_x, sxx, moments.mean_x, sxx
+    syy = moments.syy / (sy[:, None] * sy[None, :])
+    sxy = moments.sxy / (sx[:, None] * sy[None, :])
+    return sxx, moments.mean_x, syy, moments.mean_y, sxy
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon", "keep"))
@@ -629,11 +634,10 @@ def _prepare_layers(covs, means, count, epsilon, keep):
 
 
 @functools.partial(jax.jit, static_argnames=("measure", "convention"))
-def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
-    """Row ``i``: layer ``i`` of a against every layer of b (vmapped over b)."""
-    wa, basis_a, ka = jax.tree.map(lambda leaf: leaf[i], prep_a)
+def _block_from_whitened(prep_a, prep_b, crosses, measure, convention):
+    """Every pair of one width class of a with one of b: ``crosses`` is ``(ga, gb, wa, wb)``."""
 
-    def one(wb, basis_b, kb, sab):
+    def one(wa, basis_a, ka, wb, basis_b, kb, sab):
         cross = mm(mm(wa.w.T, sab), wb.w)
         if measure == "svcca":
             reduced = mm(mm(basis_a.T, cross), basis_b)
@@ -645,18 +649,37 @@ def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
         u, rho, _, k = canonical_directions(wa, wb, cross)
         return weighted_correlation(pwcca_weights(wa, u, rho, k, convention=convention), rho)
 
-    wb, basis_b, kb = prep_b
-    return jax.vmap(one)(wb, basis_b, kb, crosses)
+    def row(wa, basis_a, ka, crosses_i):
+        return jax.vmap(lambda wb, bb, kb, c: one(wa, basis_a, ka, wb, bb, kb, c))(
+            *prep_b, crosses_i
+        )
+
+    return jax.vmap(row)(*prep_a, crosses)
 
 
 @jax.jit
-def _nuclear_row(crosses):
-    return jax.vmap(lambda c: jnp.sum(singular_values(c)))(crosses)
+def _nuclear_block(crosses):
+    return jax.vmap(jax.vmap(lambda c: jnp.sum(singular_values(c))))(crosses)
 
 
 def _pad_to(m: jax.Array, shape) -> jax.Array:
     """Zero-pads a block: zero columns are dead neurons, which every measure ignores."""
     return jnp.pad(m, [(0, t - s) for s, t in zip(m.shape, shape, strict=True)])
+
+
+def _width_classes(widths) -> dict[int, list[int]]:
+    """Layers grouped by padded width: the next power of two (at least 8).
+
+    Each class is finalised by one compiled, vmapped program on blocks padded
+    to the class width, so a pair of narrow layers never pays for the widest
+    layer's decompositions, padding costs less than 2x per side, and the
+    number of programs grows with the number of distinct classes (at most
+    ``log2`` of the widest layer), not with the number of layers.
+    """
+    classes: dict[int, list[int]] = {}
+    for i, w in enumerate(widths):
+        classes.setdefault(max(8, 1 << max(int(w) - 1, 0).bit_length()), []).append(i)
+    return classes
 
 
 def _diagonal_stack(s, mean, slices, width):
@@ -665,8 +688,10 @@ def _diagonal_stack(s, mean, slices, width):
     return covs, means
 
 
-def _cross_row(sab, si, slices_b, wa, wb):
-    return jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b])
+def _cross_block(sab, slices_a, slices_b, wa, wb):
+    return jnp.stack(
+        [jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b]) for si in slices_a]
+    )
 
 
 def _cka_matrix(saa, sbb, sab, sl_a, sl_b) -> np.ndarray:
@@ -757,10 +782,11 @@ def similarity_matrix(stats: LayerStatistics, *, measure: str = "cka", **options
 def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.ndarray:
     """Every pair's exact value from the joint co-moments.
 
-    Blocks are zero-padded to the widest layer of their side (zero columns
-    are dead neurons: masked by the whitening, and adding nothing to norms,
-    traces and singular values), so every layer is prepared and every row
-    of pairs computed by one compiled, vmapped program.
+    Layers are grouped into width classes (:func:`_width_classes`) and their
+    blocks zero-padded to the class width (zero columns are dead neurons:
+    masked by the whitening, and adding nothing to norms, traces and singular
+    values); every class is whitened once, and every pair of classes is
+    computed by one compiled, vmapped program.
     """
     if stats.moments is None:
         raise ValueError(f"measure {measure!r} needs the co-moments: accumulate with exact=True.")
@@ -769,29 +795,53 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
     sl_a, sl_b = _slices(stats.widths_a), _slices(stats.widths_b)
     if measure == "cka":
         return _cka_matrix(saa, sbb, sab, sl_a, sl_b)
-    wa, wb = max(stats.widths_a), max(stats.widths_b)
-    covs_a, means_a = _diagonal_stack(saa, mean_a, sl_a, wa)
-    covs_b, means_b = (covs_a, means_a) if stats.same else _diagonal_stack(sbb, mean_b, sl_b, wb)
-    rows = []
+    classes_a, classes_b = _width_classes(stats.widths_a), _width_classes(stats.widths_b)
+
+    def stacks(s, mean, slices, classes):
+        return {
+            w: _diagonal_stack(s, mean, [slices[i] for i in idx], w) for w, idx in classes.items()
+        }
+
+    diag_a = stacks(saa, mean_a, sl_a, classes_a)
+    diag_b = diag_a if stats.same else stacks(sbb, mean_b, sl_b, classes_b)
+    matrix = np.zeros((len(sl_a), len(sl_b)))
+
+    def crosses(wa, wb):
+        slices_a = [sl_a[i] for i in classes_a[wa]]
+        return _cross_block(sab, slices_a, [sl_b[j] for j in classes_b[wb]], wa, wb)
+
+    def fill(wa, wb, block):
+        matrix[np.ix_(classes_a[wa], classes_b[wb])] = np.asarray(block)
+
     if measure == "procrustes":
-        tr_a = np.asarray(jnp.trace(covs_a, axis1=1, axis2=2))
-        tr_b = np.asarray(jnp.trace(covs_b, axis1=1, axis2=2))
+        tr_a = np.zeros(len(sl_a))
+        tr_b = np.zeros(len(sl_b))
+        for w, idx in classes_a.items():
+            tr_a[idx] = np.asarray(jnp.trace(diag_a[w][0], axis1=1, axis2=2))
+        for w, idx in classes_b.items():
+            tr_b[idx] = np.asarray(jnp.trace(diag_b[w][0], axis1=1, axis2=2))
+        for wa in classes_a:
+            for wb in classes_b:
+                fill(wa, wb, _nuclear_block(crosses(wa, wb)))
         den = np.sqrt(tr_a[:, None] * tr_b[None, :])
-        for si in sl_a:
-            rows.append(np.asarray(_nuclear_row(_cross_row(sab, si, sl_b, wa, wb))))
-        num = np.stack(rows)
-        return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
+        return np.clip(np.where(den > 0, matrix / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
     epsilon = options.get("epsilon")
     keep = validate_keep(options.get("keep", 0.99)) if measure == "svcca" else None
     convention = validate_convention(options.get("convention", "paper"))
     count = moments.n_samples
-    prep_a = _prepare_layers(covs_a, means_a, count, epsilon, keep)
-    prep_b = prep_a if stats.same else _prepare_layers(covs_b, means_b, count, epsilon, keep)
-    for i, si in enumerate(sl_a):
-        crosses = _cross_row(sab, si, sl_b, wa, wb)
-        row = _row_from_whitened(prep_a, jnp.asarray(i), prep_b, crosses, measure, convention)
-        rows.append(np.asarray(row))
-    return np.stack(rows)
+    prep_a = {w: _prepare_layers(*diag_a[w], count, epsilon, keep) for w in classes_a}
+    prep_b = (
+        prep_a
+        if stats.same
+        else {w: _prepare_layers(*diag_b[w], count, epsilon, keep) for w in classes_b}
+    )
+    for wa in classes_a:
+        for wb in classes_b:
+            block = _block_from_whitened(
+                prep_a[wa], prep_b[wb], crosses(wa, wb), measure, convention
+            )
+            fill(wa, wb, block)
+    return matrix
 
 
 def _split_options(measure: str, options: dict) -> tuple[dict | None, dict]:

@@ -225,13 +225,28 @@ class MinibatchCKAState(NamedTuple):
 class CovarianceState(NamedTuple):
     """Sufficient statistics of two layers (a pytree).
 
+    The co-moments are kept in scaled units, so that float32 statistics hold
+    data of any magnitude (1e-30..1e30, or one neuron 1e20 times larger than
+    the rest) without overflow or underflow: neuron ``j`` of x is multiplied
+    by the power of two ``scale_x[j]`` (exact) before its products are
+    formed. The scale is chosen per neuron from the first batch that has a
+    nonzero finite value in it (``pow2_scale``: the neuron's maximum brought
+    into [0.5, 1)); when a later batch or a merged state needs a smaller scale,
+    the statistics are rescaled (by powers of two, exact). Unscaled
+    co-moments: ``sxx / (s[:, None] * s[None, :])`` with ``s`` equal to
+    ``scale_x`` where finite, else 1.
+
     Attributes:
       n_samples: scalar, number of samples seen (float, so that it ``psum``s).
-      mean_x: ``(d1,)`` running mean of x.
+      mean_x: ``(d1,)`` running mean of x (in the units of x).
       mean_y: ``(d2,)`` running mean of y.
-      sxx: ``(d1, d1)`` centred co-moment ``sum (x - mean_x)(x - mean_x)^T``.
-      syy: ``(d2, d2)`` centred co-moment of y.
-      sxy: ``(d1, d2)`` centred cross co-moment.
+      sxx: ``(d1, d1)`` scaled centred co-moment ``sum (s_x * (x - mean_x))
+        (s_x * (x - mean_x))^T`` with ``s_x = scale_x``.
+      syy: ``(d2, d2)`` scaled centred co-moment of y.
+      sxy: ``(d1, d2)`` scaled centred cross co-moment.
+      scale_x: ``(d1,)`` the per-neuron powers of two; ``inf`` for a neuron not
+        yet seen with a nonzero finite value.
+      scale_y: ``(d2,)`` the same for y.
     """
 
     n_samples: jax.Array
@@ -240,6 +255,8 @@ class CovarianceState(NamedTuple):
     sxx: jax.Array
     syy: jax.Array
     sxy: jax.Array
+    scale_x: jax.Array
+    scale_y: jax.Array
 
 
 class PermutationResult(NamedTuple):
