@@ -205,6 +205,17 @@ class ProcrustesResult(NamedTuple):
 class MinibatchCKAState(NamedTuple):
     """Running sums for minibatch CKA (a pytree: jit, scan and psum friendly).
 
+    The sums are in the units of the data: for the linear kernel HSIC scales
+    with the fourth power of the activations, so a float32 state holds
+    activations of magnitude ~1e-9..1e9 only. Beyond ~1e9 the sums overflow
+    and the similarity is NaN; below ~1e-10 they underflow to 0 and the
+    similarity is a silent 0 (measured: correct at 1e-9 and 1e9, 0 at 1e-10,
+    NaN at 1e10). Use a float64 state (``minibatch_cka_init(jnp.float64)``,
+    fed float32 batches) or rescale the activations by a constant (CKA does
+    not depend on it). :func:`jaxcca.minibatch_cka` (all batches at once)
+    rescales by itself and is right across the float32 range; only its HSIC
+    fields, returned in data units, can leave it.
+
     Attributes:
       hsic_xy: scalar, sum of per-batch HSIC(x, y) estimates.
       hsic_xx: scalar, sum of per-batch HSIC(x, x) estimates.
