@@ -54,7 +54,7 @@ from jaxcca._cka import (
 )
 from jaxcca._dft import conv_to_neurons
 from jaxcca._linalg import singular_values
-from jaxcca._numerics import mean_correlation, mm
+from jaxcca._numerics import mean_correlation, mm, pow2_scale
 from jaxcca._pwcca import pwcca_weights, weighted_correlation
 from jaxcca._results import Comparison, LayerStatistics
 from jaxcca._svcca import reduce_whitened
@@ -339,6 +339,19 @@ class _Accumulator:
                 row = jax.tree.map(lambda leaf: jnp.stack([leaf] * len(widths_b)), init)
                 self.minibatch = [row] * len(widths_a)
                 self._minibatch_row = _minibatch_row_update(self.minibatch_options)
+                # The per-batch HSIC sums are kept in the units of the data (the
+                # fourth power of the activations for a linear kernel), so every
+                # layer is multiplied by one power of two fixed on its first batch:
+                # CKA does not depend on it and a float32 state then holds any
+                # magnitude. Not for an absolute RBF bandwidth (sigma is in data
+                # units).
+                fixed = self.minibatch_options.get("sigma") is None or (
+                    self.minibatch_options.get("kernel", "linear") == "linear"
+                )
+                unit = lambda f: pow2_scale(f) if fixed else jnp.ones((), f.dtype)  # noqa: E731
+                self._units_a = [unit(f.astype(self.dtype)) for f in feats_a]
+                cols = feats_a if feats_b is None else feats_b
+                self._units_b = [unit(f.astype(self.dtype)) for f in cols]
         elif (widths_a, widths_b) != (self.widths_a, self.widths_b):
             raise ValueError(
                 f"layer widths changed between batches: {self.widths_a} / {self.widths_b} then "
@@ -361,9 +374,11 @@ class _Accumulator:
             # layer to the widest leaves each kernel matrix as it is: one compiled row.
             wa, wb = max(widths_a), max(widths_b)
             cols = feats_a if feats_b is None else feats_b
-            ys = jnp.stack([_pad_to(f, (f.shape[0], wb)) for f in cols])
+            ys = jnp.stack(
+                [_pad_to(f * u, (f.shape[0], wb)) for f, u in zip(cols, self._units_b, strict=True)]
+            )
             for i, fa in enumerate(feats_a):
-                x = _pad_to(fa, (fa.shape[0], wa))
+                x = _pad_to(fa * self._units_a[i], (fa.shape[0], wa))
                 self.minibatch[i] = self._minibatch_row(self.minibatch[i], x, ys)
 
     def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
