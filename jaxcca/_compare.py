@@ -16,9 +16,12 @@ Three steps, each usable on its own:
    blocks ``Sxx``, ``Syy``, ``Sxy`` of the joint co-moment; for a model
    against itself only ``Sxx``). Batches are merged with the exact update of
    Chan, Golub & LeVeque (1979), so the result does not depend on how the
-   data are split. Memory is ``O(D**2)`` with ``D = sum of the reduced
-   widths``, independent of the number of samples and of the number of layer
-   pairs (no per-pair state).
+   data are split. Memory grows with the layers and their widths, never
+   with the number of samples: ``(D_a + D_b)**2`` floats, ``D_a`` and
+   ``D_b`` the sums of the reduced widths of each side's selected layers
+   (``conv="flatten"`` multiplies a conv layer's width by ``H*W``), plus one
+   batch; no per-pair state. The minibatch estimator keeps ``La * Lb``
+   scalars plus one batch's kernel matrices.
 3. :func:`similarity_matrix` slices the blocks of every pair and finalises
    them: CCA, SVCCA and PWCCA by whitening the co-moments (each layer is
    whitened once), linear CKA as ``||S_ab||_F**2 / (||S_aa||_F ||S_bb||_F)``

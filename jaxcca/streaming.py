@@ -17,6 +17,12 @@ Across devices, inside ``shard_map`` (or ``pmap``), combine the per-device
 states with :func:`merge_across` (one ``psum``). Memory is ``O((d1 + d2)**2)``,
 independent of the number of samples.
 
+Magnitudes: the co-moments are kept in per-neuron power-of-two scales held in
+the state (see :class:`CovarianceState`), so a float32 state gives the
+float64 function's value for activations anywhere from ~1e-30 to ~1e30 and
+with one neuron 1e20 times larger than the rest; states with different scales
+merge exactly.
+
 Accuracy: float64 agrees with the full-data result to ~1e-12. The finalisation
 works from covariances, so in float32 it cannot repair round-off the way the
 two-pass whitening of :func:`jaxcca.cca` does: expect ~1e-5 at condition
