@@ -667,12 +667,14 @@ def _block_from_whitened(prep_a, prep_b, crosses, measure, convention):
         u, rho, _, k = canonical_directions(wa, wb, cross)
         return weighted_correlation(pwcca_weights(wa, u, rho, k, convention=convention), rho)
 
-    def row(wa, basis_a, ka, crosses_i):
-        return jax.vmap(lambda wb, bb, kb, c: one(wa, basis_a, ka, wb, bb, kb, c))(
-            *prep_b, crosses_i
-        )
+    wb_all, basis_b_all, kb_all = prep_b
 
-    return jax.vmap(row)(*prep_a, crosses)
+    def row(wa, basis_a, ka, crosses_i):
+        pair = lambda wb, bb, kb, c: one(wa, basis_a, ka, wb, bb, kb, c)  # noqa: E731
+        return jax.vmap(pair)(wb_all, basis_b_all, kb_all, crosses_i)
+
+    wa_all, basis_a_all, ka_all = prep_a
+    return jax.vmap(row)(wa_all, basis_a_all, ka_all, crosses)
 
 
 @jax.jit
