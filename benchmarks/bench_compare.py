@@ -12,8 +12,8 @@ column in its own subprocess so that peak memory (ru_maxrss) is per column:
              spatial-mean features, float64) + similarity_matrix for linear CKA, then
              CCA, SVCCA, PWCCA and Procrustes from the same pass
   minibatch  measure="minibatch_cka" (linear, debiased, per-batch HSIC; --minibatch)
-  pytorch-cka  cka.compute_cka on torchvision-style ResNet-18s with the same shapes on
-             the same CPU, only when torch and pytorch-cka are installed (pip install
+  pytorch-cka  cka.compute_cka on the same CIFAR ResNet-18 written in PyTorch (identity
+             taps at the same 18 points; no torchvision needed) on the same CPU, only when torch and pytorch-cka are installed (pip install
              'jaxcca[benchmark]'); otherwise the column is skipped and says so
 
     python benchmarks/bench_compare.py [--n 10000] [--batch 1000] [--minibatch]
@@ -35,6 +35,7 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 COLUMNS = ("baseline", "forward", "jaxcca", "minibatch", "pytorch-cka")
+MEASURES = ["cka", "cca", "svcca", "pwcca", "procrustes"]  # --measures
 
 
 def resnet18(seed):
@@ -92,6 +93,55 @@ def resnet18(seed):
     return model
 
 
+def torch_resnet18():
+    """The same CIFAR ResNet-18 in PyTorch (NCHW), with identity taps at the same 18 points.
+
+    pytorch-cka hooks module outputs, so every point the Flax model sows is an
+    ``nn.Identity`` here: ``stem``, ``blocks.i.tap1`` / ``tap2`` and ``fc``.
+    """
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.tap1, self.tap2 = nn.Identity(), nn.Identity()
+            self.proj = None
+            if stride != 1 or cin != cout:
+                self.proj = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
+
+        def forward(self, x):
+            h = self.tap1(torch.relu(self.bn1(self.conv1(x))))
+            h = self.tap2(self.bn2(self.conv2(h)))
+            return torch.relu(h + (x if self.proj is None else self.proj(x)))
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.stem = nn.Identity()
+            blocks, cin = [], 64
+            for stage, cout in enumerate((64, 128, 256, 512)):
+                for b in range(2):
+                    blocks.append(Block(cin, cout, 2 if (stage > 0 and b == 0) else 1))
+                    cin = cout
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(512, 10)
+
+        def forward(self, x):
+            h = self.blocks(self.stem(torch.relu(self.bn1(self.conv1(x)))))
+            return self.fc(h.mean(dim=(2, 3)))
+
+    return ResNet18()
+
+
 def batches(n, batch, seed=0):
     """CIFAR-shaped random images, generated batch by batch (never all in memory)."""
     import jax
@@ -140,11 +190,7 @@ def run_column(name, n, batch):
         out["pass_seconds"] = time.perf_counter() - t0
         out["layers"] = [len(stats.layers_a), len(stats.layers_b)]
         out["D"] = [sum(stats.widths_a), sum(stats.widths_b)]
-        measures = (
-            ("cka", "cca", "svcca", "pwcca", "procrustes")
-            if name == "jaxcca"
-            else ("minibatch_cka",)
-        )
+        measures = MEASURES if name == "jaxcca" else ("minibatch_cka",)
         for measure in measures:
             t1 = time.perf_counter()
             res = jaxcca.similarity_matrix(stats, measure=measure)
@@ -157,19 +203,14 @@ def run_column(name, n, batch):
             from cka import compute_cka
         except ImportError as e:
             return {"column": name, "skipped": f"not installed ({e.name})"}
-        import torchvision
-
-        m1 = torchvision.models.resnet18(num_classes=10).eval()
-        m2 = torchvision.models.resnet18(num_classes=10).eval()
-        layers = (
-            ["conv1"]
-            + [f"layer{s}.{b}.conv{c}" for s in range(1, 5) for b in range(2) for c in (1, 2)]
-            + ["fc"]
-        )
+        torch.set_num_threads(len(os.sched_getaffinity(0)))  # every core, as XLA uses
+        torch.manual_seed(0)
+        m1, m2 = torch_resnet18().eval(), torch_resnet18().eval()
+        layers = ["stem"] + [f"blocks.{i}.{c}" for i in range(8) for c in ("tap1", "tap2")] + ["fc"]
         data = torch.utils.data.TensorDataset(torch.randn(n, 3, 32, 32), torch.zeros(n))
         loader = torch.utils.data.DataLoader(data, batch_size=batch)
         t0 = time.perf_counter()
-        compute_cka(m1, m2, [loader], layers=layers, device="cpu")
+        compute_cka(m1, m2, [loader], layers=layers, device="cpu", progress=False)
         out["seconds"] = time.perf_counter() - t0
     out["peak_mb"] = peak_mb()
     return out
@@ -180,17 +221,26 @@ def main():
     p.add_argument("--n", type=int, default=10000, help="images (pytorch-cka's anchor: 10000)")
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--minibatch", action="store_true", help="also time minibatch_cka")
+    p.add_argument(
+        "--measures",
+        default=",".join(MEASURES),
+        help="measures the jaxcca column finalises from its one pass (cka first: it is timed)",
+    )
+    p.add_argument("--no-forward", action="store_true", help="skip the forward-only column")
     p.add_argument("--column", choices=COLUMNS, help=argparse.SUPPRESS)
     args = p.parse_args()
+    MEASURES[:] = args.measures.split(",")
     if args.column:
         print(json.dumps(run_column(args.column, args.n, args.batch)))
         return
     columns = [c for c in COLUMNS if c != "minibatch" or args.minibatch]
+    if args.no_forward:
+        columns.remove("forward")
     print(f"two ResNet-18s, {args.n} CIFAR-shaped images, batch {args.batch}, 18 x 18 layers")
     results = {}
     for col in columns:
         cmd = [sys.executable, __file__, "--column", col, "--n", str(args.n)]
-        cmd += ["--batch", str(args.batch)]
+        cmd += ["--batch", str(args.batch), "--measures", args.measures]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             results[col] = {"column": col, "skipped": proc.stderr.strip().splitlines()[-1]}
@@ -207,15 +257,16 @@ def main():
         print(f"{col:<12} {secs:>9} {r['peak_mb']:>9.0f} {r['peak_mb'] - base:>16.0f}")
     j = results.get("jaxcca", {})
     if "pass_seconds" in j:
-        extra = j["pass_seconds"] - results["forward"]["seconds"]
+        fwd = results.get("forward", {}).get("seconds")
+        floor = (
+            f" (forward alone {fwd:.2f} s, so accumulation ~{j['pass_seconds'] - fwd:.2f} s)"
+            if fwd is not None
+            else ""
+        )
         print(
-            f"\njaxcca: one pass {j['pass_seconds']:.2f} s (forward alone "
-            f"{results['forward']['seconds']:.2f} s, so accumulation ~{extra:.2f} s); "
+            f"\njaxcca: one pass {j['pass_seconds']:.2f} s{floor}; "
             f"joint D = {j['D']}; from the same pass: "
-            + ", ".join(
-                f"{m} {j[f'{m}_seconds']:.2f} s"
-                for m in ("cka", "cca", "svcca", "pwcca", "procrustes")
-            )
+            + ", ".join(f"{m} {j[f'{m}_seconds']:.2f} s" for m in MEASURES)
         )
     t = results.get("pytorch-cka", {})
     if "seconds" in t and "seconds" in j:

@@ -14,8 +14,6 @@ from jaxcca._cka import (
     minibatch_cka_update,
 )
 from jaxcca._compare import (
-    Comparison,
-    LayerStatistics,
     accumulate_activations,
     accumulate_layers,
     capture_layers,
@@ -36,7 +34,9 @@ from jaxcca._results import (
     BootstrapResult,
     CCAResult,
     CKAResult,
+    Comparison,
     DFTCCAResult,
+    LayerStatistics,
     MinibatchCKAState,
     PermutationResult,
     ProcrustesResult,

@@ -282,6 +282,10 @@ def minibatch_cka_update(
     average keeps the small-batch bias. States from several devices can be
     summed leaf by leaf (e.g. ``jax.lax.psum``) before finalising.
 
+    The sums are in data units (see :class:`MinibatchCKAState`): a float32
+    state is right for activations of magnitude ~1e-9..1e9 only (NaN beyond,
+    a silent 0 below ~1e-10); use a float64 state or rescale outside that.
+
     Args:
       state: the running :class:`MinibatchCKAState`.
       x: ``(b, d1)`` activations of one minibatch.

@@ -16,9 +16,12 @@ Three steps, each usable on its own:
    blocks ``Sxx``, ``Syy``, ``Sxy`` of the joint co-moment; for a model
    against itself only ``Sxx``). Batches are merged with the exact update of
    Chan, Golub & LeVeque (1979), so the result does not depend on how the
-   data are split. Memory is ``O(D**2)`` with ``D = sum of the reduced
-   widths``, independent of the number of samples and of the number of layer
-   pairs (no per-pair state).
+   data are split. Memory grows with the layers and their widths, never
+   with the number of samples: ``(D_a + D_b)**2`` floats, ``D_a`` and
+   ``D_b`` the sums of the reduced widths of each side's selected layers
+   (``conv="flatten"`` multiplies a conv layer's width by ``H*W``), plus one
+   batch; no per-pair state. The minibatch estimator keeps ``La * Lb``
+   scalars plus one batch's kernel matrices.
 3. :func:`similarity_matrix` slices the blocks of every pair and finalises
    them: CCA, SVCCA and PWCCA by whitening the co-moments (each layer is
    whitened once), linear CKA as ``||S_ab||_F**2 / (||S_aa||_F ||S_bb||_F)``
@@ -37,7 +40,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -54,14 +57,13 @@ from jaxcca._cka import (
 )
 from jaxcca._dft import conv_to_neurons
 from jaxcca._linalg import singular_values
-from jaxcca._numerics import mean_correlation, mm
+from jaxcca._numerics import mean_correlation, mm, pow2_scale
 from jaxcca._pwcca import pwcca_weights, weighted_correlation
+from jaxcca._results import Comparison, LayerStatistics
 from jaxcca._svcca import reduce_whitened
 from jaxcca._whiten import whiten_moments
 
 __all__ = [
-    "Comparison",
-    "LayerStatistics",
     "accumulate_activations",
     "accumulate_layers",
     "capture_layers",
@@ -77,59 +79,6 @@ MEASURES = (*EXACT_MEASURES, "minibatch_cka")
 CONV_MODES = ("spatial_mean", "flatten", "channels")
 TOKEN_MODES = ("mean", "last", "flatten")
 _MINIBATCH_OPTIONS = ("kernel", "sigma", "threshold", "debiased")
-
-
-class Comparison(NamedTuple):
-    """Every layer of one model against every layer of another.
-
-    Attributes:
-      matrix: ``(La, Lb)`` similarities, ``matrix[i, j]`` between
-        ``layers_a[i]`` and ``layers_b[j]`` (PWCCA weights by ``layers_a[i]``).
-      layers_a: names of the rows.
-      layers_b: names of the columns.
-      measure: the measure's name (``"minibatch_cka"`` for the minibatch
-        estimator).
-      options: the measure's options and the reductions used (a dict).
-      n_samples: number of samples the statistics were accumulated over.
-    """
-
-    matrix: np.ndarray
-    layers_a: tuple[str, ...]
-    layers_b: tuple[str, ...]
-    measure: str
-    options: dict
-    n_samples: int
-
-
-class LayerStatistics(NamedTuple):
-    """What one pass over the data accumulated (input of :func:`similarity_matrix`).
-
-    Attributes:
-      moments: the joint co-moments as a :class:`jaxcca.streaming.CovarianceState`
-        (``x``: every layer of a side by side; ``y``: every layer of b, or
-        width 0 when b is a itself), or None when not accumulated.
-      minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
-        leaves have shape ``(Lb,)``, or None when not accumulated.
-      minibatch_options: the options of the minibatch HSIC estimates (a dict).
-      layers_a: names of a's layers.
-      layers_b: names of b's layers.
-      widths_a: reduced width of each of a's layers.
-      widths_b: reduced width of each of b's layers.
-      same: whether b is a (the columns are the rows' layers).
-      reductions: the ``conv`` and ``tokens`` reductions used (a dict).
-      n_samples: number of samples (rows of the reduced layers) seen.
-    """
-
-    moments: streaming.CovarianceState | None
-    minibatch: tuple | None
-    minibatch_options: dict
-    layers_a: tuple[str, ...]
-    layers_b: tuple[str, ...]
-    widths_a: tuple[int, ...]
-    widths_b: tuple[int, ...]
-    same: bool
-    reductions: dict
-    n_samples: int
 
 
 # ----------------------------------------------------------------------------
@@ -393,6 +342,19 @@ class _Accumulator:
                 row = jax.tree.map(lambda leaf: jnp.stack([leaf] * len(widths_b)), init)
                 self.minibatch = [row] * len(widths_a)
                 self._minibatch_row = _minibatch_row_update(self.minibatch_options)
+                # The per-batch HSIC sums are kept in the units of the data (the
+                # fourth power of the activations for a linear kernel), so every
+                # layer is multiplied by one power of two fixed on its first batch:
+                # CKA does not depend on it and a float32 state then holds any
+                # magnitude. Not for an absolute RBF bandwidth (sigma is in data
+                # units).
+                fixed = self.minibatch_options.get("sigma") is None or (
+                    self.minibatch_options.get("kernel", "linear") == "linear"
+                )
+                unit = lambda f: pow2_scale(f) if fixed else jnp.ones((), f.dtype)  # noqa: E731
+                self._units_a = [unit(f.astype(self.dtype)) for f in feats_a]
+                cols = feats_a if feats_b is None else feats_b
+                self._units_b = [unit(f.astype(self.dtype)) for f in cols]
         elif (widths_a, widths_b) != (self.widths_a, self.widths_b):
             raise ValueError(
                 f"layer widths changed between batches: {self.widths_a} / {self.widths_b} then "
@@ -415,9 +377,11 @@ class _Accumulator:
             # layer to the widest leaves each kernel matrix as it is: one compiled row.
             wa, wb = max(widths_a), max(widths_b)
             cols = feats_a if feats_b is None else feats_b
-            ys = jnp.stack([_pad_to(f, (f.shape[0], wb)) for f in cols])
+            ys = jnp.stack(
+                [_pad_to(f * u, (f.shape[0], wb)) for f, u in zip(cols, self._units_b, strict=True)]
+            )
             for i, fa in enumerate(feats_a):
-                x = _pad_to(fa, (fa.shape[0], wa))
+                x = _pad_to(fa * self._units_a[i], (fa.shape[0], wa))
                 self.minibatch[i] = self._minibatch_row(self.minibatch[i], x, ys)
 
     def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
@@ -662,10 +626,15 @@ def _slices(widths) -> list[slice]:
 
 
 def _blocks(moments: streaming.CovarianceState, same: bool):
-    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment."""
+    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment, in the units of the data."""
+    sx = jnp.where(jnp.isfinite(moments.scale_x), moments.scale_x, 1.0)
+    sy = jnp.where(jnp.isfinite(moments.scale_y), moments.scale_y, 1.0)
+    sxx = moments.sxx / (sx[:, None] * sx[None, :])
     if same:
-        return moments.sxx, moments.mean_x, moments.sxx, moments.mean_x, moments.sxx
-    return moments.sxx, moments.mean_x, moments.syy, moments.mean_y, moments.sxy
+        return sxx, moments.mean_x, sxx, moments.mean_x, sxx
+    syy = moments.syy / (sy[:, None] * sy[None, :])
+    sxy = moments.sxy / (sx[:, None] * sy[None, :])
+    return sxx, moments.mean_x, syy, moments.mean_y, sxy
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon", "keep"))
@@ -683,11 +652,10 @@ def _prepare_layers(covs, means, count, epsilon, keep):
 
 
 @functools.partial(jax.jit, static_argnames=("measure", "convention"))
-def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
-    """Row ``i``: layer ``i`` of a against every layer of b (vmapped over b)."""
-    wa, basis_a, ka = jax.tree.map(lambda leaf: leaf[i], prep_a)
+def _block_from_whitened(prep_a, prep_b, crosses, measure, convention):
+    """Every pair of one width class of a with one of b: ``crosses`` is ``(ga, gb, wa, wb)``."""
 
-    def one(wb, basis_b, kb, sab):
+    def one(wa, basis_a, ka, wb, basis_b, kb, sab):
         cross = mm(mm(wa.w.T, sab), wb.w)
         if measure == "svcca":
             reduced = mm(mm(basis_a.T, cross), basis_b)
@@ -699,18 +667,39 @@ def _row_from_whitened(prep_a, i, prep_b, crosses, measure, convention):
         u, rho, _, k = canonical_directions(wa, wb, cross)
         return weighted_correlation(pwcca_weights(wa, u, rho, k, convention=convention), rho)
 
-    wb, basis_b, kb = prep_b
-    return jax.vmap(one)(wb, basis_b, kb, crosses)
+    wb_all, basis_b_all, kb_all = prep_b
+
+    def row(wa, basis_a, ka, crosses_i):
+        pair = lambda wb, bb, kb, c: one(wa, basis_a, ka, wb, bb, kb, c)  # noqa: E731
+        return jax.vmap(pair)(wb_all, basis_b_all, kb_all, crosses_i)
+
+    wa_all, basis_a_all, ka_all = prep_a
+    return jax.vmap(row)(wa_all, basis_a_all, ka_all, crosses)
 
 
 @jax.jit
-def _nuclear_row(crosses):
-    return jax.vmap(lambda c: jnp.sum(singular_values(c)))(crosses)
+def _nuclear_block(crosses):
+    return jax.vmap(jax.vmap(lambda c: jnp.sum(singular_values(c))))(crosses)
 
 
 def _pad_to(m: jax.Array, shape) -> jax.Array:
     """Zero-pads a block: zero columns are dead neurons, which every measure ignores."""
     return jnp.pad(m, [(0, t - s) for s, t in zip(m.shape, shape, strict=True)])
+
+
+def _width_classes(widths) -> dict[int, list[int]]:
+    """Layers grouped by padded width: the next power of two (at least 8).
+
+    Each class is finalised by one compiled, vmapped program on blocks padded
+    to the class width, so a pair of narrow layers never pays for the widest
+    layer's decompositions, padding costs less than 2x per side, and the
+    number of programs grows with the number of distinct classes (at most
+    ``log2`` of the widest layer), not with the number of layers.
+    """
+    classes: dict[int, list[int]] = {}
+    for i, w in enumerate(widths):
+        classes.setdefault(max(8, 1 << max(int(w) - 1, 0).bit_length()), []).append(i)
+    return classes
 
 
 def _diagonal_stack(s, mean, slices, width):
@@ -719,8 +708,10 @@ def _diagonal_stack(s, mean, slices, width):
     return covs, means
 
 
-def _cross_row(sab, si, slices_b, wa, wb):
-    return jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b])
+def _cross_block(sab, slices_a, slices_b, wa, wb):
+    return jnp.stack(
+        [jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b]) for si in slices_a]
+    )
 
 
 def _cka_matrix(saa, sbb, sab, sl_a, sl_b) -> np.ndarray:
@@ -811,10 +802,11 @@ def similarity_matrix(stats: LayerStatistics, *, measure: str = "cka", **options
 def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.ndarray:
     """Every pair's exact value from the joint co-moments.
 
-    Blocks are zero-padded to the widest layer of their side (zero columns
-    are dead neurons: masked by the whitening, and adding nothing to norms,
-    traces and singular values), so every layer is prepared and every row
-    of pairs computed by one compiled, vmapped program.
+    Layers are grouped into width classes (:func:`_width_classes`) and their
+    blocks zero-padded to the class width (zero columns are dead neurons:
+    masked by the whitening, and adding nothing to norms, traces and singular
+    values); every class is whitened once, and every pair of classes is
+    computed by one compiled, vmapped program.
     """
     if stats.moments is None:
         raise ValueError(f"measure {measure!r} needs the co-moments: accumulate with exact=True.")
@@ -823,29 +815,53 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
     sl_a, sl_b = _slices(stats.widths_a), _slices(stats.widths_b)
     if measure == "cka":
         return _cka_matrix(saa, sbb, sab, sl_a, sl_b)
-    wa, wb = max(stats.widths_a), max(stats.widths_b)
-    covs_a, means_a = _diagonal_stack(saa, mean_a, sl_a, wa)
-    covs_b, means_b = (covs_a, means_a) if stats.same else _diagonal_stack(sbb, mean_b, sl_b, wb)
-    rows = []
+    classes_a, classes_b = _width_classes(stats.widths_a), _width_classes(stats.widths_b)
+
+    def stacks(s, mean, slices, classes):
+        return {
+            w: _diagonal_stack(s, mean, [slices[i] for i in idx], w) for w, idx in classes.items()
+        }
+
+    diag_a = stacks(saa, mean_a, sl_a, classes_a)
+    diag_b = diag_a if stats.same else stacks(sbb, mean_b, sl_b, classes_b)
+    matrix = np.zeros((len(sl_a), len(sl_b)))
+
+    def crosses(wa, wb):
+        slices_a = [sl_a[i] for i in classes_a[wa]]
+        return _cross_block(sab, slices_a, [sl_b[j] for j in classes_b[wb]], wa, wb)
+
+    def fill(wa, wb, block):
+        matrix[np.ix_(classes_a[wa], classes_b[wb])] = np.asarray(block)
+
     if measure == "procrustes":
-        tr_a = np.asarray(jnp.trace(covs_a, axis1=1, axis2=2))
-        tr_b = np.asarray(jnp.trace(covs_b, axis1=1, axis2=2))
+        tr_a = np.zeros(len(sl_a))
+        tr_b = np.zeros(len(sl_b))
+        for w, idx in classes_a.items():
+            tr_a[idx] = np.asarray(jnp.trace(diag_a[w][0], axis1=1, axis2=2))
+        for w, idx in classes_b.items():
+            tr_b[idx] = np.asarray(jnp.trace(diag_b[w][0], axis1=1, axis2=2))
+        for wa in classes_a:
+            for wb in classes_b:
+                fill(wa, wb, _nuclear_block(crosses(wa, wb)))
         den = np.sqrt(tr_a[:, None] * tr_b[None, :])
-        for si in sl_a:
-            rows.append(np.asarray(_nuclear_row(_cross_row(sab, si, sl_b, wa, wb))))
-        num = np.stack(rows)
-        return np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
+        return np.clip(np.where(den > 0, matrix / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
     epsilon = options.get("epsilon")
     keep = validate_keep(options.get("keep", 0.99)) if measure == "svcca" else None
     convention = validate_convention(options.get("convention", "paper"))
     count = moments.n_samples
-    prep_a = _prepare_layers(covs_a, means_a, count, epsilon, keep)
-    prep_b = prep_a if stats.same else _prepare_layers(covs_b, means_b, count, epsilon, keep)
-    for i, si in enumerate(sl_a):
-        crosses = _cross_row(sab, si, sl_b, wa, wb)
-        row = _row_from_whitened(prep_a, jnp.asarray(i), prep_b, crosses, measure, convention)
-        rows.append(np.asarray(row))
-    return np.stack(rows)
+    prep_a = {w: _prepare_layers(*diag_a[w], count, epsilon, keep) for w in classes_a}
+    prep_b = (
+        prep_a
+        if stats.same
+        else {w: _prepare_layers(*diag_b[w], count, epsilon, keep) for w in classes_b}
+    )
+    for wa in classes_a:
+        for wb in classes_b:
+            block = _block_from_whitened(
+                prep_a[wa], prep_b[wb], crosses(wa, wb), measure, convention
+            )
+            fill(wa, wb, block)
+    return matrix
 
 
 def _split_options(measure: str, options: dict) -> tuple[dict | None, dict]:

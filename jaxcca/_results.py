@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import numpy as np
 
 __all__ = [
     "CCAResult",
     "CKAResult",
+    "Comparison",
     "CovarianceState",
     "DFTCCAResult",
+    "LayerStatistics",
     "MinibatchCKAState",
     "PWCCAResult",
     "ProcrustesResult",
@@ -202,6 +205,17 @@ class ProcrustesResult(NamedTuple):
 class MinibatchCKAState(NamedTuple):
     """Running sums for minibatch CKA (a pytree: jit, scan and psum friendly).
 
+    The sums are in the units of the data: for the linear kernel HSIC scales
+    with the fourth power of the activations, so a float32 state holds
+    activations of magnitude ~1e-9..1e9 only. Beyond ~1e9 the sums overflow
+    and the similarity is NaN; below ~1e-10 they underflow to 0 and the
+    similarity is a silent 0 (measured: correct at 1e-9 and 1e9, 0 at 1e-10,
+    NaN at 1e10). Use a float64 state (``minibatch_cka_init(jnp.float64)``,
+    fed float32 batches) or rescale the activations by a constant (CKA does
+    not depend on it). :func:`jaxcca.minibatch_cka` (all batches at once)
+    rescales by itself and is right across the float32 range; only its HSIC
+    fields, returned in data units, can leave it.
+
     Attributes:
       hsic_xy: scalar, sum of per-batch HSIC(x, y) estimates.
       hsic_xx: scalar, sum of per-batch HSIC(x, x) estimates.
@@ -222,13 +236,28 @@ class MinibatchCKAState(NamedTuple):
 class CovarianceState(NamedTuple):
     """Sufficient statistics of two layers (a pytree).
 
+    The co-moments are kept in scaled units, so that float32 statistics hold
+    data of any magnitude (1e-30..1e30, or one neuron 1e20 times larger than
+    the rest) without overflow or underflow: neuron ``j`` of x is multiplied
+    by the power of two ``scale_x[j]`` (exact) before its products are
+    formed. The scale is chosen per neuron from the first batch that has a
+    nonzero finite value in it (``pow2_scale``: the neuron's maximum brought
+    into [0.5, 1)); when a later batch or a merged state needs a smaller scale,
+    the statistics are rescaled (by powers of two, exact). Unscaled
+    co-moments: ``sxx / (s[:, None] * s[None, :])`` with ``s`` equal to
+    ``scale_x`` where finite, else 1.
+
     Attributes:
       n_samples: scalar, number of samples seen (float, so that it ``psum``s).
-      mean_x: ``(d1,)`` running mean of x.
+      mean_x: ``(d1,)`` running mean of x (in the units of x).
       mean_y: ``(d2,)`` running mean of y.
-      sxx: ``(d1, d1)`` centred co-moment ``sum (x - mean_x)(x - mean_x)^T``.
-      syy: ``(d2, d2)`` centred co-moment of y.
-      sxy: ``(d1, d2)`` centred cross co-moment.
+      sxx: ``(d1, d1)`` scaled centred co-moment ``sum (s_x * (x - mean_x))
+        (s_x * (x - mean_x))^T`` with ``s_x = scale_x``.
+      syy: ``(d2, d2)`` scaled centred co-moment of y.
+      sxy: ``(d1, d2)`` scaled centred cross co-moment.
+      scale_x: ``(d1,)`` the per-neuron powers of two; ``inf`` for a neuron not
+        yet seen with a nonzero finite value.
+      scale_y: ``(d2,)`` the same for y.
     """
 
     n_samples: jax.Array
@@ -237,6 +266,8 @@ class CovarianceState(NamedTuple):
     sxx: jax.Array
     syy: jax.Array
     sxy: jax.Array
+    scale_x: jax.Array
+    scale_y: jax.Array
 
 
 class PermutationResult(NamedTuple):
@@ -274,3 +305,59 @@ class BootstrapResult(NamedTuple):
     samples: jax.Array
     low: jax.Array
     high: jax.Array
+
+
+class Comparison(NamedTuple):
+    """Every layer of one model against every layer of another.
+
+    Attributes:
+      matrix: ``(La, Lb)`` similarities, ``matrix[i, j]`` between
+        ``layers_a[i]`` and ``layers_b[j]`` (PWCCA weights by ``layers_a[i]``).
+      layers_a: names of the rows.
+      layers_b: names of the columns.
+      measure: the measure's name (``"minibatch_cka"`` for the minibatch
+        estimator).
+      options: the measure's options and the reductions used (a dict).
+      n_samples: number of samples the statistics were accumulated over.
+    """
+
+    matrix: np.ndarray
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    measure: str
+    options: dict
+    n_samples: int
+
+
+class LayerStatistics(NamedTuple):
+    """What one pass over the data accumulated (input of :func:`similarity_matrix`).
+
+    Attributes:
+      moments: the joint co-moments as a :class:`jaxcca.streaming.CovarianceState`
+        (``x``: every layer of a side by side; ``y``: every layer of b, or
+        width 0 when b is a itself), or None when not accumulated.
+      minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
+        leaves have shape ``(Lb,)``, or None when not accumulated. Its HSIC
+        sums are of the layers times a power of two per layer fixed on the
+        first batch (so a float32 state holds any magnitude; CKA does not
+        depend on it), except with an absolute RBF ``sigma``.
+      minibatch_options: the options of the minibatch HSIC estimates (a dict).
+      layers_a: names of a's layers.
+      layers_b: names of b's layers.
+      widths_a: reduced width of each of a's layers.
+      widths_b: reduced width of each of b's layers.
+      same: whether b is a (the columns are the rows' layers).
+      reductions: the ``conv`` and ``tokens`` reductions used (a dict).
+      n_samples: number of samples (rows of the reduced layers) seen.
+    """
+
+    moments: CovarianceState | None
+    minibatch: tuple | None
+    minibatch_options: dict
+    layers_a: tuple[str, ...]
+    layers_b: tuple[str, ...]
+    widths_a: tuple[int, ...]
+    widths_b: tuple[int, ...]
+    same: bool
+    reductions: dict
+    n_samples: int

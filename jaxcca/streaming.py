@@ -17,6 +17,12 @@ Across devices, inside ``shard_map`` (or ``pmap``), combine the per-device
 states with :func:`merge_across` (one ``psum``). Memory is ``O((d1 + d2)**2)``,
 independent of the number of samples.
 
+Magnitudes: the co-moments are kept in per-neuron power-of-two scales held in
+the state (see :class:`CovarianceState`), so a float32 state gives the
+float64 function's value for activations anywhere from ~1e-30 to ~1e30 and
+with one neuron 1e20 times larger than the rest; states with different scales
+merge exactly.
+
 Accuracy: float64 agrees with the full-data result to ~1e-12. The finalisation
 works from covariances, so in float32 it cannot repair round-off the way the
 two-pass whitening of :func:`jaxcca.cca` does: expect ~1e-5 at condition
@@ -32,7 +38,7 @@ import numpy as np
 
 from jaxcca._cca import canonical_correlations, canonical_directions
 from jaxcca._checks import FLOATS, as_float_array, as_pair, validate_convention, validate_keep
-from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial
+from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial, pow2_scale
 from jaxcca._pwcca import pwcca_weights, weighted_correlation
 from jaxcca._results import CCAResult, CovarianceState, PWCCAResult, SVCCAResult
 from jaxcca._svcca import reduce_whitened
@@ -73,14 +79,27 @@ def init(d1: int, d2: int, dtype=jnp.float32) -> CovarianceState:
             "True)); without it the state would silently be float32."
         )
     z = lambda *s: jnp.zeros(s, dtype)  # noqa: E731
-    return CovarianceState(z(), z(d1), z(d2), z(d1, d1), z(d2, d2), z(d1, d2))
+    unset = lambda d: jnp.full((d,), jnp.inf, dtype)  # noqa: E731
+    return CovarianceState(z(), z(d1), z(d2), z(d1, d1), z(d2, d2), z(d1, d2), unset(d1), unset(d2))
+
+
+def _column_scale(x: jax.Array) -> jax.Array:
+    """Per-column ``pow2_scale``, ``inf`` (not yet known) where the maximum is 0, NaN or Inf."""
+    m = jnp.max(jnp.abs(x), axis=0)
+    return jnp.where(jnp.isfinite(m) & (m > 0), pow2_scale(x, axis=0), jnp.inf)
+
+
+def _effective(scale: jax.Array) -> jax.Array:
+    """The scale a neuron's statistics are in: 1 for a neuron never seen nonzero."""
+    return jnp.where(jnp.isfinite(scale), scale, 1.0)
 
 
 def _batch_state(x: jax.Array, y: jax.Array, dtype) -> CovarianceState:
     x, y = x.astype(dtype), y.astype(dtype)
+    sx, sy = _column_scale(x), _column_scale(y)
     mx = jnp.mean(x, axis=0, keepdims=True)
     my = jnp.mean(y, axis=0, keepdims=True)
-    xc, yc = x - mx, y - my
+    xc, yc = (x - mx) * _effective(sx)[None, :], (y - my) * _effective(sy)[None, :]
     return CovarianceState(
         jnp.asarray(x.shape[0], dtype),
         mx[0],
@@ -88,6 +107,21 @@ def _batch_state(x: jax.Array, y: jax.Array, dtype) -> CovarianceState:
         mm(xc.T, xc),
         mm(yc.T, yc),
         mm(xc.T, yc),
+        sx,
+        sy,
+    )
+
+
+def _rescale(state: CovarianceState, sx: jax.Array, sy: jax.Array) -> CovarianceState:
+    """``state`` with its co-moments in the (smaller or equal) scales ``sx``, ``sy`` (exact)."""
+    rx = jnp.where(jnp.isfinite(state.scale_x), _effective(sx) / state.scale_x, 1.0)
+    ry = jnp.where(jnp.isfinite(state.scale_y), _effective(sy) / state.scale_y, 1.0)
+    return state._replace(
+        sxx=state.sxx * rx[:, None] * rx[None, :],
+        syy=state.syy * ry[:, None] * ry[None, :],
+        sxy=state.sxy * rx[:, None] * ry[None, :],
+        scale_x=sx,
+        scale_y=sy,
     )
 
 
@@ -105,18 +139,25 @@ def merge(a: CovarianceState, b: CovarianceState) -> CovarianceState:
             f"{(a.mean_x.shape[-1], a.mean_y.shape[-1])} and "
             f"{(b.mean_x.shape[-1], b.mean_y.shape[-1])}."
         )
+    # A common scale per neuron, the smaller of the two (a power of two, so
+    # rescaling is exact); a neuron not yet seen nonzero (inf) takes the other's.
+    sx, sy = jnp.minimum(a.scale_x, b.scale_x), jnp.minimum(a.scale_y, b.scale_y)
+    a, b = _rescale(a, sx, sy), _rescale(b, sx, sy)
     n = a.n_samples + b.n_samples
     safe_n = jnp.where(n > 0, n, 1.0)
     fb = b.n_samples / safe_n
     dx, dy = b.mean_x - a.mean_x, b.mean_y - a.mean_y
     c = a.n_samples * b.n_samples / safe_n
+    ex, ey = dx * _effective(sx), dy * _effective(sy)
     return CovarianceState(
         n,
         a.mean_x + fb * dx,
         a.mean_y + fb * dy,
-        a.sxx + b.sxx + c * dx[:, None] * dx[None, :],
-        a.syy + b.syy + c * dy[:, None] * dy[None, :],
-        a.sxy + b.sxy + c * dx[:, None] * dy[None, :],
+        a.sxx + b.sxx + c * ex[:, None] * ex[None, :],
+        a.syy + b.syy + c * ey[:, None] * ey[None, :],
+        a.sxy + b.sxy + c * ex[:, None] * ey[None, :],
+        sx,
+        sy,
     )
 
 
@@ -150,25 +191,44 @@ def merge_across(state: CovarianceState, axis_name) -> CovarianceState:
     Exact: ``S = sum_i (S_i + n_i (m_i - m)(m_i - m)^T)`` with the global mean
     ``m = sum_i n_i m_i / n``, computed with two ``psum`` rounds.
     """
+    sx = jax.lax.pmin(state.scale_x, axis_name)
+    sy = jax.lax.pmin(state.scale_y, axis_name)
+    state = _rescale(state, sx, sy)
     n = jax.lax.psum(state.n_samples, axis_name)
     safe_n = jnp.where(n > 0, n, 1.0)
     mx = jax.lax.psum(state.n_samples * state.mean_x, axis_name) / safe_n
     my = jax.lax.psum(state.n_samples * state.mean_y, axis_name) / safe_n
-    dx, dy = state.mean_x - mx, state.mean_y - my
+    dx, dy = (state.mean_x - mx) * _effective(sx), (state.mean_y - my) * _effective(sy)
     c = state.n_samples
     sxx = jax.lax.psum(state.sxx + c * dx[:, None] * dx[None, :], axis_name)
     syy = jax.lax.psum(state.syy + c * dy[:, None] * dy[None, :], axis_name)
     sxy = jax.lax.psum(state.sxy + c * dx[:, None] * dy[None, :], axis_name)
-    return CovarianceState(n, mx, my, sxx, syy, sxy)
+    return CovarianceState(n, mx, my, sxx, syy, sxy, sx, sy)
 
 
 def _whiten_both(state: CovarianceState, epsilon):
     if state.sxx.dtype not in (jnp.float32, jnp.float64):
         raise TypeError(f"state must hold float32 or float64, got {state.sxx.dtype}.")
-    wx = whiten_moments(state.sxx, state.mean_x, state.n_samples, epsilon=epsilon)
-    wy = whiten_moments(state.syy, state.mean_y, state.n_samples, epsilon=epsilon)
+    ex, ey = _effective(state.scale_x), _effective(state.scale_y)
+    wx = whiten_moments(state.sxx, state.mean_x * ex, state.n_samples, epsilon=epsilon)
+    wy = whiten_moments(state.syy, state.mean_y * ey, state.n_samples, epsilon=epsilon)
     cross = mm(mm(wx.w.T, state.sxy), wy.w)
+    wx, wy = _unscaled(wx, state.scale_x, state.mean_x), _unscaled(wy, state.scale_y, state.mean_y)
     return wx, wy, cross
+
+
+def _unscaled(w, scale: jax.Array, mean: jax.Array):
+    """Whitening of scaled moments back in the units of the data.
+
+    ``w`` maps data-unit centred neurons to the orthonormal basis; ``r`` holds
+    the data-unit neurons' coordinates times one global power of two (as
+    :func:`jaxcca.cca`'s whitening does: SVCCA and PWCCA do not depend on it,
+    and it stays finite at any magnitude).
+    """
+    seen = jnp.isfinite(scale)
+    smallest = jnp.min(jnp.where(seen, scale, jnp.inf))
+    ratio = jnp.where(seen, smallest / jnp.where(seen, scale, 1.0), 0.0)
+    return w._replace(r=w.r * ratio[None, :], w=_effective(scale)[:, None] * w.w, mean=mean)
 
 
 def cca(state: CovarianceState, *, epsilon: float | None = None) -> CCAResult:

@@ -328,3 +328,17 @@ def test_plot_has_layer_names_colour_bar_and_title():
     with pytest.raises(ValueError, match="pvalues has shape"):
         jaxcca.plot_similarity(res, pvalues=pvalues[:1])
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e12])
+def test_minibatch_cka_float32_state_at_any_magnitude(scale):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((64, 5))
+    acts = {"x": x, "tanh": np.tanh(x @ rng.standard_normal((5, 3)))}
+    ref = jaxcca.compare_activations(acts, measure="minibatch_cka", batch_size=16)
+    scaled = {k: (v * scale).astype(np.float32) for k, v in acts.items()}
+    res = jaxcca.compare_activations(
+        scaled, measure="minibatch_cka", batch_size=16, dtype=jnp.float32
+    )
+    assert np.all(np.isfinite(res.matrix))
+    np.testing.assert_allclose(res.matrix, ref.matrix, atol=1e-4)

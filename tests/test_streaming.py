@@ -134,3 +134,47 @@ def test_bad_batches():
         st.update(s, np.ones((4, 3), np.float32), np.ones((5, 2), np.float32))
     with pytest.raises(ValueError, match="do not match"):
         st.update(s, np.ones((4, 2), np.float32), np.ones((4, 2), np.float32))
+
+
+def _case(data, case):
+    x, y = (a.copy() for a in data)
+    if case == "tiny":
+        x, y = x * 1e-30, y * 1e-30
+    elif case == "huge":
+        x, y = x * 1e30, y * 1e-30
+    elif case == "huge_neuron":
+        x[:, 1] *= 1e20
+    elif case == "grows":  # later batches need a smaller scale: the state is rescaled
+        x[:301, 2] = 0.0  # and a neuron first seen at zero takes the later batches' scale
+        x[301:, :] *= 1e20
+    return x, y
+
+
+@pytest.mark.parametrize("case", ["tiny", "huge", "huge_neuron", "grows"])
+def test_float32_state_right_at_any_magnitude(data, case):
+    x, y = _case(data, case)
+    s = stream(x.astype(np.float32), y.astype(np.float32), np.float32)
+    assert s.sxx.dtype == np.float32
+    np.testing.assert_allclose(st.cca(s).similarity, jaxcca.cca_similarity(x, y), atol=1e-4)
+    np.testing.assert_allclose(st.svcca(s).similarity, jaxcca.svcca_similarity(x, y), atol=1e-4)
+    np.testing.assert_allclose(st.pwcca(s).similarity, jaxcca.pwcca_similarity(x, y), atol=1e-4)
+    # Weights in the units of the data (finite wherever the float32 variates are).
+    if case in ("tiny", "huge_neuron"):
+        res = st.cca(s)
+        hx = (x - x.mean(0)) @ np.asarray(res.x_weights, np.float64)
+        hy = (y - y.mean(0)) @ np.asarray(res.y_weights, np.float64)
+        np.testing.assert_allclose(hx.T @ hy, np.diag(np.asarray(res.rho)), atol=1e-3)
+
+
+def test_merge_of_states_with_different_scales(data):
+    x, y = _case(data, "grows")
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    a = st.update(st.init(12, 8), x32[:500], y32[:500])
+    b = st.update(st.init(12, 8), x32[500:], y32[500:])
+    assert not np.array_equal(np.asarray(a.scale_x), np.asarray(b.scale_x))
+    whole = st.from_arrays(x, y)
+    for merged in (st.merge(a, b), st.merge(b, a)):
+        np.testing.assert_array_equal(merged.scale_x, np.minimum(a.scale_x, b.scale_x))
+        np.testing.assert_allclose(
+            st.pwcca(merged).similarity, st.pwcca(whole).similarity, atol=1e-4
+        )
