@@ -31,6 +31,7 @@ import numpy as np
 from jaxcca._checks import validate_epsilon
 from jaxcca._linalg import cholesky_and_inverse, cholesky_inverse_nograd, eigh_nograd
 from jaxcca._numerics import alive_neurons, first_k, mm, pow2_scale, safe_div, safe_sqrt
+from jaxcca._numerics import gram as gram_matrix
 
 __all__ = [
     "MomentWhitened",
@@ -87,8 +88,12 @@ class Whitened(NamedTuple):
       rank: scalar int, the effective rank ``mask.sum()``.
       mean: ``(d,)`` the per-neuron mean that was removed.
       w: ``(d, d)`` the whitening map: ``q == (x - mean) @ w``.
-      q1: ``(n, d)`` first-pass basis with ``q == q1 @ linv_t``.
-      linv_t: ``(d, d)`` the second-pass factor ``L^{-T}``.
+      q1: ``(n, d)`` the basis ``b`` with ``q == q1 @ linv_t``: the first-pass
+        basis ``xs @ precond`` (dropped directions zero), or ``xs`` itself
+        where the second pass was done in ``d x d`` form (float64, and
+        well-conditioned float32: :func:`gram_form_is_accurate`).
+      linv_t: ``(d, d)`` the map ``m`` with ``q == q1 @ linv_t``: the
+        second-pass factor ``L^{-T}``, or ``precond @ L^{-T}`` in ``d x d`` form.
       xs: ``(n, d)`` centred data with unit-norm neurons.
       precond: ``(d, d)`` first-pass map, ``q1 == xs @ precond``.
     """
@@ -138,6 +143,33 @@ def second_pass(g2: jax.Array, keep1: jax.Array) -> tuple[jax.Array, jax.Array, 
     both = keep[:, None] & keep[None, :]
     l_factor, l_inv = cholesky_and_inverse(jnp.where(both, g2, eye))
     return keep, jnp.where(both, l_factor, 0.0), jnp.where(both, l_inv.T, 0.0)
+
+
+# The d x d form of the second pass is used when the first pass's own
+# spectrum bounds its round-off: cond(G) <= this (G: Gram matrix of unit-norm
+# neurons, over the kept directions). See gram_form_is_accurate.
+GRAM_FORM_MAX_COND = 100.0
+
+
+def gram_form_is_accurate(precond: jax.Array, keep1: jax.Array) -> jax.Array:
+    """Whether the first pass alone is accurate: ``cond(G) <= GRAM_FORM_MAX_COND`` (traced bool).
+
+    ``precond``'s columns are ``v_i / sqrt(lambda_i)``, so their squared norms
+    give the spectrum of ``G`` for any preconditioner. ``G`` computed in
+    float32 carries an error of ~``eps * max(lambda)``; whitened by it, the
+    first basis is orthonormal to ~``eps * cond(G)``, so a well-conditioned
+    ``G`` needs no n-sized repair. NaN compares False (the two-pass path).
+    """
+    inv_lam = jnp.sum(precond * precond, axis=0)  # 1 / lambda_i, 0 where dropped
+    kept = keep1 & (inv_lam > 0)
+    big = jnp.max(jnp.where(kept, inv_lam, 0.0))  # 1 / lambda_min
+    small = jnp.min(jnp.where(kept, inv_lam, jnp.inf))  # 1 / lambda_max
+    return jax.lax.stop_gradient(big <= GRAM_FORM_MAX_COND * small)
+
+
+def _basis_and_gram(xs: jax.Array, precond: jax.Array) -> tuple[jax.Array, jax.Array]:
+    q1 = mm(xs, precond)
+    return q1, gram_matrix(q1)
 
 
 def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -> Whitened:
@@ -193,32 +225,49 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     xs = xc * inv_norms[None, :]
 
     # --- preconditioner (constant) ---------------------------------------
-    gram = mm(xs.T, xs)
+    gram = gram_matrix(xs)
     precond, keep1 = (preconditioner or spectral_preconditioner)(gram, eps)
-    q1 = mm(xs, precond)
 
     # --- re-orthonormalisation (differentiated) ---------------------------
-    # In float32, g2 is formed from q1 itself, not as precond^T gram precond:
-    # that is what makes the second pass repair the round-off of the first
-    # (CholeskyQR2). In float64 the Gram round-off (eps * cond(x)**2) is
-    # negligible for any condition number the rank tolerance lets through,
-    # and the d x d form saves two n-sized products.
-    gram_mode = dtype == np.float64
-    g2 = mm(mm(precond.T, gram), precond) if gram_mode else mm(q1.T, q1)
+    # g2 = (xs P)^T (xs P) is formed either from the first basis q1 = xs P
+    # itself, which is what lets the second pass repair the first pass's
+    # round-off (CholeskyQR2), or, when that round-off is negligible, in d x d
+    # form as P^T G P, which saves the two n-sized products (q1 and its Gram)
+    # and leaves q as xs (P L^-T): see :func:`gram_form_is_accurate`. float64
+    # always takes the d x d form (its Gram round-off, eps * cond(x)**2, is
+    # negligible for any condition number the rank tolerance lets through).
+    if dtype == np.float64:
+        gram_mode = jnp.asarray(True)
+        basis, g2 = xs, mm(mm(precond.T, gram), precond)
+    else:
+        gram_mode = gram_form_is_accurate(precond, keep1)
+        basis, g2 = jax.lax.cond(
+            gram_mode,
+            lambda: (xs, mm(mm(precond.T, gram), precond)),
+            lambda: _basis_and_gram(xs, precond),
+        )
     keep, l_factor, linv_t = second_pass(g2, keep1)
     # NaN/Inf input must give NaN output, not a quietly masked 0: the masks
     # above compare False on NaN, so poison the basis explicitly.
     poison = jnp.where(jnp.all(jnp.isfinite(x)), 0.0, jnp.nan).astype(dtype)
-    q1 = jnp.where(keep[None, :], q1, 0.0) + poison
-    q = mm(q1, linv_t)
+    precond_kept = jnp.where(keep[None, :], precond, 0.0)
+    # q = basis @ m: basis is q1 (masked to the kept directions) or xs.
+    basis = jnp.where((keep | gram_mode)[None, :], basis, 0.0) + poison
+    m = jnp.where(gram_mode, mm(precond_kept, linv_t), linv_t)
+    q = mm(basis, m)
     w = mm(inv_norms[:, None] * precond, linv_t)
-    # r = q^T xc. (It equals L^T diag(lam^1/2) V^T D in exact arithmetic,
-    # which avoids n-sized work, but in float32 that loses ~1e-4 in PWCCA at
-    # condition number 1e3; under jit r is only computed when a measure uses it.)
-    if gram_mode:
-        r = mm(mm(linv_t.T, mm(precond.T, gram)), jnp.diag(norms)) + poison
+
+    # r = q^T xc. In the d x d form, basis^T xc = G diag(norms); from q1 it is
+    # an n-sized product (the d x d form L^T diag(lam^1/2) V^T D loses ~1e-4 in
+    # PWCCA at condition number 1e3 in float32). Under jit r is only computed
+    # when a measure uses it.
+    def r_from_gram():
+        return mm(m.T, gram * norms[None, :]) + poison
+
+    if dtype == np.float64:
+        r = r_from_gram()
     else:
-        r = mm(linv_t.T, mm(q1.T, xc))
+        r = jax.lax.cond(gram_mode, r_from_gram, lambda: mm(m.T, mm(basis.T, xc)))
     # Back from the per-neuron scales: r in the units of x times one global
     # power of two (exact; SVCCA and PWCCA do not depend on it), w and the
     # mean in the units of x.
@@ -231,25 +280,21 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
         rank=rank,
         mean=mean / scale,
         w=scale[:, None] * w,
-        q1=q1,
-        linv_t=linv_t,
+        q1=basis,
+        linv_t=m,
         xs=xs + poison,
-        precond=jnp.where(keep[None, :], precond, 0.0),
+        precond=precond_kept,
     )
 
 
 def cross_product(wx: Whitened, wy: Whitened) -> jax.Array:
-    """``wx.q.T @ wy.q`` (``(d1, d2)``), computed from the first-pass bases.
+    """``wx.q.T @ wy.q`` (``(d1, d2)``), computed from the bases before their last map.
 
-    ``L_x^{-1} (q1_x^T q1_y) L_y^{-T}`` needs one ``n``-sized product instead of
-    forming both ``q`` (under jit the unused ``q`` is never computed).
+    ``m_x^T (b_x^T b_y) m_y`` (``q = b m``, fields ``q1`` and ``linv_t``) needs
+    one ``n``-sized product instead of forming both ``q`` (under jit the unused
+    ``q`` is never computed).
     """
-    if wx.q1.dtype == np.float64:
-        # (xs_x P_x)^T (xs_y P_y) with the n-sized product on the raw data.
-        inner = mm(mm(wx.precond.T, mm(wx.xs.T, wy.xs)), wy.precond)
-    else:
-        inner = mm(wx.q1.T, wy.q1)
-    return mm(mm(wx.linv_t.T, inner), wy.linv_t)
+    return mm(mm(wx.linv_t.T, mm(wx.q1.T, wy.q1)), wy.linv_t)
 
 
 class MomentWhitened(NamedTuple):

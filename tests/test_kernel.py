@@ -139,3 +139,40 @@ def test_whiten_rank_deficient_gradient_is_finite():
     assert int(w.rank) == 3
     g = jax.grad(lambda x: jnp.sum(whiten(x).q[:, :3] ** 3))(jnp.asarray(x))
     assert np.all(np.isfinite(g))
+
+
+def test_gram_is_exactly_symmetric_and_equals_the_product():
+    from jaxcca._numerics import gram
+
+    rng = np.random.default_rng(3)
+    for d in (10, 300, 450):  # one product, 2 blocks, 3 blocks
+        a = rng.standard_normal((40, d))
+        g = np.asarray(gram(a))
+        np.testing.assert_array_equal(g, g.T)
+        np.testing.assert_allclose(g, a.T @ a, rtol=1e-12, atol=1e-10)
+
+
+def test_whiten_gram_form_matches_two_pass_in_float32(monkeypatch):
+    import jaxcca._whiten as whiten_module
+    from jaxcca._cca import _cca
+
+    rng = np.random.default_rng(4)
+    well = rng.standard_normal((2000, 30))  # cond(G) ~ 1.5
+    ill = well @ np.diag(np.geomspace(1.0, 1e-2, 30)) @ orth(rng, 30, 30).T  # cond(G) >> 100
+    y = np.tanh(well @ rng.standard_normal((30, 30)) / 6.0) + 0.3 * rng.standard_normal((2000, 30))
+    x32, ill32, y32 = (jnp.asarray(a, jnp.float32) for a in (well, ill, y))
+    for a, expect in ((x32, True), (ill32, False)):
+        w = whiten(a)
+        assert bool(whiten_module.gram_form_is_accurate(w.precond, w.mask)) == expect
+        np.testing.assert_allclose(w.q.T @ w.q, np.eye(30), atol=2e-6)
+    for a in (x32, ill32):
+        a64 = np.asarray(a, np.float64)
+        rho64 = _cca(a64, np.asarray(y32, np.float64), None).rho
+        rho_fast = _cca(a, y32, None).rho
+        monkeypatch.setattr(whiten_module, "GRAM_FORM_MAX_COND", 0.0)  # always two passes
+        jax.clear_caches()
+        rho_two_pass = _cca(a, y32, None).rho
+        monkeypatch.setattr(whiten_module, "GRAM_FORM_MAX_COND", 100.0)
+        jax.clear_caches()
+        np.testing.assert_allclose(rho_fast, rho64, atol=1e-6)
+        np.testing.assert_allclose(rho_two_pass, rho64, atol=1e-6)
