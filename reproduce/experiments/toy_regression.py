@@ -71,10 +71,10 @@ def forward(params, x):
     """``(hidden layers, output)`` of the net on ``x`` ``(n, 1)``."""
     hs, h = [], x
     for w, b in params[:-1]:
-        h = jnp.tanh(h @ w + b)
+        h = jnp.tanh(h @ w + b[None, :])
         hs.append(h)
     w, b = params[-1]
-    return hs, h @ w + b
+    return hs, h @ w + b[None, :]
 
 
 @functools.partial(jax.jit, static_argnames=("width", "steps"))
