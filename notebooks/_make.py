@@ -536,18 +536,21 @@ for name in results:
         """
 Numbers for your own plots are in each `results.json` (raw numbers; claims, tables and figures
 are pure functions of them: `python -m reproduce report --out DIR` redraws everything); for
-example the learning-dynamics curves (distance of each layer to its final representation):
+example PWCCA figure 2's curves (similarity as the shared share of the signal grows):
 """,
     ),
     (
         "code",
         """
-dyn = results["dynamics"]
+syn = results["synthetic"]
+s = np.asarray(syn["similarity"])  # (noise amplitude, repeat, shared fraction, measure)
+i = len(syn["noise"]) // 2
 fig, ax = plt.subplots(figsize=(5, 3.2))
-for layer, d in dyn["distance_to_final"]["pwcca"].items():
-    ax.plot(dyn["steps"], d, label=layer)
-ax.set_xlabel("step")
-ax.set_ylabel("PWCCA distance to final")
+for j, name in enumerate(syn["measures"]):
+    ax.plot(syn["fractions"], s[i, :, :, j].mean(0), marker="o", label=name)
+ax.set_xlabel("fraction of shared signal")
+ax.set_ylabel("similarity")
+ax.set_title(f"PWCCA fig. 2, noise amplitude {syn['noise'][i]}")
 ax.legend()
 plt.show()
 """,
