@@ -7,7 +7,10 @@
     python -m reproduce train --config NAME               one network, resumably
 
 A finished experiment (its ``results.json`` exists) is skipped on a rerun; an
-interrupted one resumes its networks from their checkpoints.
+interrupted one resumes its networks from their checkpoints. ``all`` runs the
+experiments in ``--jobs`` processes (default 2): experiments that share networks
+run one after another in one process, so each network is trained once; every
+job's output is echoed with its name and kept in ``OUT/logs/``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ import time  # noqa: E402
 from reproduce import configs, experiments  # noqa: E402
 
 
+class JobsFailed(Exception):
+    """A parallel job of ``all`` exited with an error (its log says which and why)."""
+
+
 def _train(a, out: pathlib.Path) -> None:
     from reproduce import train
 
@@ -40,18 +47,12 @@ def _train(a, out: pathlib.Path) -> None:
     print(json.dumps(train.fit(run_dir, model, data, cfg, progress=True), indent=2))
 
 
-def _all(a, out: pathlib.Path) -> None:
+def _run_here(names, a, out: pathlib.Path, t0: float) -> None:
+    """Runs ``names`` one after another in this process (skipping finished ones)."""
     import jax
 
     from reproduce import report
 
-    if a.data_dir is not None and a.preset != "full":
-        raise ValueError(
-            f"--data-dir is used only by --preset full; preset {a.preset!r} trains on the "
-            "built-in digits and Shakespeare: drop --data-dir"
-        )
-    names = a.only or list(experiments.NAMES)
-    t0 = time.time()
     for i, name in enumerate(names, 1):
         done = out / name / "results.json"
         print(f"[{i}/{len(names)}] {name} ({a.preset}) -> {out / name}  [{time.time() - t0:.0f} s]")
@@ -62,7 +63,95 @@ def _all(a, out: pathlib.Path) -> None:
                 experiments.get(name).run(out, preset=a.preset, data_dir=a.data_dir, log=print)
         for c in report.finish(out, name)["claims"]:
             print(f"    {c['outcome']}: {c['id']} (value {c['value']:.3g})")
-    report.write(out, log=print)
+
+
+def _child_env() -> dict:
+    """This process's environment plus its jax settings, so every job computes the same."""
+    import jax
+
+    env = dict(os.environ)
+    env["JAX_ENABLE_X64"] = str(bool(jax.config.jax_enable_x64))
+    env["JAX_NUMPY_RANK_PROMOTION"] = str(jax.config.jax_numpy_rank_promotion)
+    env["TQDM_DISABLE"] = "1"  # progress bars from parallel jobs would interleave
+    return env
+
+
+def _run_parallel(names, a, out: pathlib.Path, t0: float) -> None:
+    """Runs ``names`` in up to ``a.jobs`` processes, one per group that shares networks.
+
+    The groups are ``experiments.chains(names)``; each job's output goes to
+    ``OUT/logs/<first experiment>.log`` and its lines are echoed here with the
+    job's name.
+    """
+    import subprocess
+    import threading
+
+    todo = experiments.chains(names)
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env, running, failed, lock = _child_env(), [], [], threading.Lock()
+
+    def start(chain):
+        label = chain[0] if len(chain) == 1 else f"{chain[0]}+{len(chain) - 1}"
+        cmd = [sys.executable, "-m", "reproduce", "all", "--jobs", "1", "--no-report"]
+        cmd += ["--preset", a.preset, "--out", str(out), "--only", *chain]
+        if a.data_dir is not None:
+            cmd += ["--data-dir", str(a.data_dir)]
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+        def echo():
+            with open(logs / f"{chain[0]}.log", "w") as f:
+                for line in proc.stdout:  # type: ignore[union-attr]
+                    f.write(line)
+                    with lock:
+                        print(f"{label} | {line.rstrip()}  [{time.time() - t0:.0f} s]", flush=True)
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        return chain, proc, thread
+
+    while todo or running:
+        while todo and len(running) < a.jobs:
+            running.append(start(todo.pop(0)))
+        time.sleep(0.2)
+        for job in [j for j in running if j[1].poll() is not None]:
+            chain, proc, thread = job
+            thread.join()
+            running.remove(job)
+            if proc.returncode != 0:
+                failed.append((chain, proc.returncode))
+    if failed:
+        lines = [f"{', '.join(c)} (exit {rc}; log: {logs / (c[0] + '.log')})" for c, rc in failed]
+        raise JobsFailed("experiments failed: " + "; ".join(lines))
+
+
+def _all(a, out: pathlib.Path) -> None:
+    from reproduce import report
+
+    if a.data_dir is not None and a.preset != "full":
+        raise ValueError(
+            f"--data-dir is used only by --preset full; preset {a.preset!r} trains on the "
+            "built-in digits and Shakespeare: drop --data-dir"
+        )
+    if a.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {a.jobs}")
+    names = a.only or list(experiments.NAMES)
+    t0 = time.time()
+    todo = []
+    for name in names:  # finished experiments: claims and figure again, here, in order
+        done = out / name / "results.json"
+        if done.exists():
+            _run_here([name], a, out, t0)
+        else:
+            todo.append(name)
+    if a.jobs == 1 or len(experiments.chains(todo)) == 1:
+        _run_here(todo, a, out, t0)
+    else:
+        _run_parallel(todo, a, out, t0)
+    if not a.no_report:
+        report.write(out, log=print)
     print(f"done in {time.time() - t0:.0f} s")
 
 
@@ -79,6 +168,14 @@ def main(argv=None) -> None:
     p.add_argument("--preset", default="quick", choices=["quick", "full", "smoke"])
     p.add_argument("--out", default="runs")
     p.add_argument("--only", nargs="+", choices=experiments.NAMES, help="run only these")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="experiments run in up to this many processes, networks shared by several "
+        "experiments trained once (default: 2, or 1 on one core)",
+    )
+    p.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     out = pathlib.Path(a.out)
     try:
@@ -90,7 +187,7 @@ def main(argv=None) -> None:
             report.write(out)
         else:
             _all(a, out)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, JobsFailed) as e:
         print(f"python -m reproduce {a.command}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -32,6 +32,44 @@ NAMES = (
 )
 
 
+# the networks that several experiments train once and share (OUT/shared/..., OUT/networks/...):
+# experiments that share one run in the same process, one after another (``chains``)
+SHARED_NETWORKS = {
+    "memorize": ("digits_true",),
+    "width": ("digits_true",),
+    "dynamics": ("digits_true", "lstm"),
+    "lstm_dynamics": ("lstm",),
+    "timesteps": ("lstm",),
+    "svcca_projection": ("svcca_group",),
+    "freeze_training": ("svcca_group",),
+    "class_sensitivity": ("svcca_group",),
+    "architectures": ("svcca_group",),
+    "bottom_up": ("svcca_group",),
+}
+
+
+def chains(names) -> list[list[str]]:
+    """``names`` split into groups that share no networks, each group in ``NAMES`` order.
+
+    Two experiments are in one group when they share networks, directly or
+    through a third; groups can run in parallel processes without training the
+    same network twice. Largest groups first.
+    """
+    names = [n for n in NAMES if n in set(names)]
+    groups: list[tuple[set[str], list[str]]] = []
+    for name in names:
+        shares = set(SHARED_NETWORKS.get(name, ()))
+        joined = [g for g in groups if g[0] & shares]
+        keys, members = set(shares), []
+        for g in joined:
+            keys |= g[0]
+            members += g[1]
+            groups.remove(g)
+        groups.append((keys, members + [name]))
+    ordered = [sorted(m, key=NAMES.index) for _, m in groups]
+    return sorted(ordered, key=len, reverse=True)
+
+
 def get(name: str) -> ModuleType:
     """The experiment module ``name``."""
     if name not in NAMES:
