@@ -59,10 +59,27 @@ def _run_here(names, a, out: pathlib.Path, t0: float) -> None:
         if done.exists():
             print(f"  {done} exists: skipping (delete it to rerun)")
         else:
+            wall, cpu = time.time(), time.process_time()
             with jax.numpy_dtype_promotion("standard"):
                 experiments.get(name).run(out, preset=a.preset, data_dir=a.data_dir, log=print)
+            _record_runtime(done, time.time() - wall, time.process_time() - cpu)
         for c in report.finish(out, name)["claims"]:
             print(f"    {c['outcome']}: {c['id']} (value {c['value']:.3g})")
+
+
+def _record_runtime(path: pathlib.Path, wall: float, cpu: float) -> None:
+    """Adds the run's wall and CPU seconds (all threads of this process) to its results."""
+    import jax
+
+    from reproduce import io
+
+    results = json.loads(path.read_text())
+    results["runtime"] = {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "backend": f"{jax.default_backend()}, {os.cpu_count()} cores",
+    }
+    io.write_json(path, results)
 
 
 def _child_env() -> dict:

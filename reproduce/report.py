@@ -51,6 +51,16 @@ def _seeds(s) -> str:
     return s if isinstance(s, str) else ", ".join(map(str, s))
 
 
+def _runtime(name: str, r: dict) -> str:
+    t = r.get("runtime")
+    if t is None:
+        return ""
+    text = f" Ran in {t['wall_s']:.0f} s wall, {t['cpu_s']:.0f} s CPU ({t['backend']})"
+    if name in experiments.SHARED_NETWORKS:
+        text += ", including the shared networks it was the first experiment to need"
+    return text + "."
+
+
 def write(out: pathlib.Path, *, log=print) -> str:
     """Regenerates every finished experiment's claims and figure, then ``OUT/report.md``."""
     out = pathlib.Path(out)
@@ -96,7 +106,8 @@ def write(out: pathlib.Path, *, log=print) -> str:
             "",
             f"## {name}: {module.TITLE}",
             "",
-            f"{module.PAPER}. Preset `{r['preset']}`. Numbers: `{name}/results.json`.",
+            f"{module.PAPER}. Preset `{r['preset']}`. Numbers: `{name}/results.json`."
+            + _runtime(name, r),
             "",
             module.table(r),
             "",
