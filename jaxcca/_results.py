@@ -346,10 +346,9 @@ class LayerStatistics(NamedTuple):
         (``x``: every layer of a side by side; ``y``: every layer of b, or
         width 0 when b is a itself), or None when not accumulated.
       minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
-        leaves have shape ``(Lb,)``, or None when not accumulated. Its HSIC
-        sums are of the layers times a power of two per layer fixed on the
-        first batch (so a float32 state holds any magnitude; CKA does not
-        depend on it), except with an absolute RBF ``sigma``.
+        leaves have shape ``(Lb,)``, or None when not accumulated (its sums
+        are in the state's power-of-two scales, so a float32 state holds any
+        magnitude).
       minibatch_options: the options of the minibatch HSIC estimates (a dict).
       layers_a: names of a's layers.
       layers_b: names of b's layers.

@@ -271,6 +271,11 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     # Back from the per-neuron scales: r in the units of x times one global
     # power of two (exact; SVCCA and PWCCA do not depend on it), w and the
     # mean in the units of x.
+    # A dead neuron has no coordinates (from the Gram its column is exactly 0;
+    # from q1 it would carry its centring round-off, which the rescaling
+    # below can make the largest entry of r when the dead neuron is the
+    # largest one). Its NaN stays (NaN neurons count as alive).
+    r = jnp.where(alive[None, :], r, poison)
     r = r * (jnp.min(scale) / scale)[None, :]
     rank = jnp.sum(keep, dtype=jnp.int32)
     return Whitened(

@@ -10,6 +10,8 @@ import pytest
 import jaxcca
 from jaxcca import streaming as st
 
+from .test_bad_inputs import BY_NAME, run_case
+
 
 def pair(seed=0, n=60, d1=6, d2=5):
     rng = np.random.default_rng(seed)
@@ -54,6 +56,14 @@ def test_dft_cca_every_magnitude_and_one_huge_channel_in_float32():
         got = f(xs.astype(np.float32), cy.astype(np.float32))
         np.testing.assert_allclose(float(got), expected, atol=2e-5)
         assert np.all(np.isfinite(grad(xs.astype(np.float32), cy.astype(np.float32))))
+
+
+@pytest.mark.parametrize("name", ["svcca_similarity", "svcca_similarity_k3"])
+def test_svcca_ignores_a_huge_constant_neuron(name):
+    # Found by tests/battery_report.py: a constant neuron of 3.25e30 (dead) is
+    # the largest, and its centring round-off reached SVCCA's reduction in float32.
+    problem = run_case(BY_NAME[name], "dead", 30, 6060, paths=("eager", "jit"))
+    assert problem is None, problem
 
 
 def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
