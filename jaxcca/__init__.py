@@ -11,6 +11,8 @@ from jaxcca._cka import (
     minibatch_cka,
     minibatch_cka_finalize,
     minibatch_cka_init,
+    minibatch_cka_merge,
+    minibatch_cka_merge_across,
     minibatch_cka_update,
 )
 from jaxcca._compare import (
@@ -89,6 +91,8 @@ __all__ = [
     "minibatch_cka",
     "minibatch_cka_finalize",
     "minibatch_cka_init",
+    "minibatch_cka_merge",
+    "minibatch_cka_merge_across",
     "minibatch_cka_update",
     "procrustes",
     "procrustes_distance",

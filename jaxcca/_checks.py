@@ -79,7 +79,7 @@ def as_float_array(a: ArrayLike, name: str, *, ndim: int = 2) -> jax.Array:
         return jnp.asarray(arr).astype(jnp.float32)
     if dtype not in FLOATS:
         raise TypeError(
-            f"{name} must have arr floating dtype (float32 or float64; float16 and bfloat16 "
+            f"{name} must have a floating dtype (float32 or float64; float16 and bfloat16 "
             f"are computed in float32), got {dtype}. Cast it first, e.g. "
             f"{name}.astype(jnp.float32)."
         )

@@ -36,7 +36,7 @@ from jax.typing import ArrayLike
 
 from jaxcca._checks import as_pair, raise_if_not_finite, validate_cka_options
 from jaxcca._hsic import cka_from_hsic, hsic_terms
-from jaxcca._numerics import pow2_scale
+from jaxcca._numerics import rescale_ratio
 from jaxcca._results import CKAResult, MinibatchCKAState
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "minibatch_cka",
     "minibatch_cka_finalize",
     "minibatch_cka_init",
+    "minibatch_cka_merge",
+    "minibatch_cka_merge_across",
     "minibatch_cka_update",
 ]
 
@@ -231,7 +233,7 @@ def cka_distance(
 
 
 def minibatch_cka_init(dtype=jnp.float32) -> MinibatchCKAState:
-    """An empty :class:`MinibatchCKAState` (all sums 0) of float ``dtype``.
+    """An empty :class:`MinibatchCKAState` (all sums 0, scales not set) of float ``dtype``.
 
     Example:
       >>> import jax.numpy as jnp, jaxcca
@@ -242,24 +244,80 @@ def minibatch_cka_init(dtype=jnp.float32) -> MinibatchCKAState:
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}.")
     z = jnp.zeros((), dtype)
-    return MinibatchCKAState(z, z, z, z, z, jnp.zeros((), jnp.int32))
+    unset = jnp.full((), jnp.inf, dtype)
+    return MinibatchCKAState(z, z, z, z, z, jnp.zeros((), jnp.int32), unset, unset)
+
+
+def _rescaled(state: MinibatchCKAState, sx, sy) -> MinibatchCKAState:
+    """``state`` with its sums in the (smaller or equal) running scales ``sx``, ``sy`` (exact)."""
+    rx, ry = rescale_ratio(state.scale_x, sx), rescale_ratio(state.scale_y, sy)
+    fx, fy = rx * rx, ry * ry  # HSIC is homogeneous of degree 2 in each side's scale
+    return state._replace(
+        hsic_xy=state.hsic_xy * fx * fy,
+        hsic_xx=state.hsic_xx * fx * fx,
+        hsic_yy=state.hsic_yy * fy * fy,
+        scale_x=sx,
+        scale_y=sy,
+    )
+
+
+def _merged(a: MinibatchCKAState, b: MinibatchCKAState) -> MinibatchCKAState:
+    # The smaller scale of the two on each side (a not-set scale, inf, takes the other).
+    sx, sy = jnp.minimum(a.scale_x, b.scale_x), jnp.minimum(a.scale_y, b.scale_y)
+    a, b = _rescaled(a, sx, sy), _rescaled(b, sx, sy)
+    return jax.tree.map(jnp.add, a._replace(scale_x=0.0, scale_y=0.0), b)._replace(
+        scale_x=sx, scale_y=sy
+    )
+
+
+def _batch_state(x, y, value, mode, debiased, dtype) -> MinibatchCKAState:
+    """One batch's HSIC terms as a state of ``dtype`` (in the batch's own scales)."""
+    h = jax.tree.map(lambda a: a.astype(dtype), hsic_terms(x, y, mode, value, debiased))
+    one = jnp.ones((), jnp.int32)
+    return MinibatchCKAState(
+        h.hsic_xy, h.hsic_xx, h.hsic_yy, h.sigma_x, h.sigma_y, one, h.scale_x, h.scale_y
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("mode", "debiased"))
 def _minibatch_update(state, x, y, value, mode, debiased):
-    dtype = state.hsic_xy.dtype
-    # In the state's dtype: a float64 state holds the HSIC of float32 batches
-    # in data units at any magnitude.
-    h = jax.tree.map(lambda a: a.astype(dtype), hsic_terms(x, y, mode, value, debiased))
-    hxy, hxx, hyy = h.in_data_units()
-    return MinibatchCKAState(
-        state.hsic_xy + hxy,
-        state.hsic_xx + hxx,
-        state.hsic_yy + hyy,
-        state.sigma_x + h.sigma_x,
-        state.sigma_y + h.sigma_y,
-        state.n_batches + jnp.ones((), jnp.int32),
-    )
+    # The batch's terms are O(1) in its own scales; merging brings them exactly
+    # to the state's, so a float32 state is right at any magnitude.
+    return _merged(state, _batch_state(x, y, value, mode, debiased, state.hsic_xy.dtype))
+
+
+def minibatch_cka_merge(a: MinibatchCKAState, b: MinibatchCKAState) -> MinibatchCKAState:
+    """The state of the batches of ``a`` and of ``b`` together (exact).
+
+    Both must come from the same options. Use it (or
+    :func:`minibatch_cka_merge_across`) to combine states built on different
+    devices or data shards; adding the leaves would mix their scales.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxcca
+      >>> x = jax.random.normal(jax.random.key(0), (32, 4))
+      >>> s = jaxcca.minibatch_cka_init(jnp.float32)
+      >>> a = jaxcca.minibatch_cka_update(s, x[:16], 1e20 * x[:16])
+      >>> b = jaxcca.minibatch_cka_update(s, x[16:], 1e20 * x[16:])
+      >>> both = jaxcca.minibatch_cka_merge(a, b)
+      >>> round(float(jaxcca.minibatch_cka_finalize(both).similarity), 5)
+      1.0
+    """
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        raise TypeError("minibatch_cka_merge expects two MinibatchCKAState values.")
+    return _merged(a, b)
+
+
+def minibatch_cka_merge_across(state: MinibatchCKAState, axis_name) -> MinibatchCKAState:
+    """Merges the states of all devices along ``axis_name`` (inside ``shard_map``/``pmap``).
+
+    A ``pmin`` of the scales, an exact rescaling, then one ``psum`` of the sums.
+    """
+    sx = jax.lax.pmin(state.scale_x, axis_name)
+    sy = jax.lax.pmin(state.scale_y, axis_name)
+    state = _rescaled(state, sx, sy)
+    sums = jax.lax.psum(state._replace(scale_x=0.0, scale_y=0.0), axis_name)
+    return sums._replace(scale_x=sx, scale_y=sy)
 
 
 def minibatch_cka_update(
@@ -280,11 +338,12 @@ def minibatch_cka_update(
     per-batch unbiased estimates is an unbiased estimate of HSIC; with
     ``debiased=False`` batches of 2 or more samples are accepted but the
     average keeps the small-batch bias. States from several devices can be
-    summed leaf by leaf (e.g. ``jax.lax.psum``) before finalising.
+    combined with :func:`minibatch_cka_merge_across` (or
+    :func:`minibatch_cka_merge`) before finalising.
 
-    The sums are in data units (see :class:`MinibatchCKAState`): a float32
-    state is right for activations of magnitude ~1e-9..1e9 only (NaN beyond,
-    a silent 0 below ~1e-10); use a float64 state or rescale outside that.
+    The sums are kept in exact power-of-two scales (see
+    :class:`MinibatchCKAState`), so a float32 state is right at any magnitude
+    in the float32 range.
 
     Args:
       state: the running :class:`MinibatchCKAState`.
@@ -329,8 +388,13 @@ def minibatch_cka_finalize(state: MinibatchCKAState) -> CKAResult:
       0.0
     """
     c = jnp.maximum(state.n_batches, 1).astype(state.hsic_xy.dtype)
-    hxy, hxx, hyy = state.hsic_xy / c, state.hsic_xx / c, state.hsic_yy / c
-    sim = cka_from_hsic(hxy, hxx, hyy, debiased=True)
+    # The similarity from the scaled sums (a ratio: the scales cancel exactly);
+    # the HSIC fields in data units (these can leave the float32 range; the
+    # similarity cannot).
+    sim = cka_from_hsic(state.hsic_xy, state.hsic_xx, state.hsic_yy, debiased=True)
+    one = jnp.ones((), state.hsic_xy.dtype)
+    data = _rescaled(state, one, one)
+    hxy, hxx, hyy = data.hsic_xy / c, data.hsic_xx / c, data.hsic_yy / c
     return CKAResult(sim, hxy, hxx, hyy, state.sigma_x / c, state.sigma_y / c)
 
 
@@ -391,35 +455,8 @@ def minibatch_cka(
 
 @functools.partial(jax.jit, static_argnames=("mode", "debiased"))
 def _minibatch_scan(xs, ys, value, mode, debiased) -> CKAResult:
-    # Exact power-of-two scales for all batches (CKA does not depend on them):
-    # the HSIC sums stay in range at any magnitude. An absolute RBF bandwidth
-    # is shared by x and y, so both then get the same scale, and it scales along.
-    cx, cy = pow2_scale(xs), pow2_scale(ys)
-    if mode == "sigma":
-        cx = cy = jnp.minimum(cx, cy)
-        value = value * cx
-
     def step(state, xy):
-        h = hsic_terms(xy[0], xy[1], mode, value, debiased)
-        hxy, hxx, hyy = h.in_data_units()
-        return MinibatchCKAState(
-            state.hsic_xy + hxy,
-            state.hsic_xx + hxx,
-            state.hsic_yy + hyy,
-            state.sigma_x + h.sigma_x,
-            state.sigma_y + h.sigma_y,
-            state.n_batches + jnp.ones((), jnp.int32),
-        ), None
+        return _merged(state, _batch_state(xy[0], xy[1], value, mode, debiased, xs.dtype)), None
 
-    state, _ = jax.lax.scan(step, minibatch_cka_init(xs.dtype), (xs * cx, ys * cy))
-    res = minibatch_cka_finalize(state)
-    # Back to the units of the data (the HSIC fields can leave the float32
-    # range there; the similarity cannot).
-    ux, uy = (1.0 / (cx * cx), 1.0 / (cy * cy)) if mode == "linear" else (1.0, 1.0)
-    return res._replace(
-        hsic_xy=res.hsic_xy * ux * uy,
-        hsic_xx=res.hsic_xx * ux * ux,
-        hsic_yy=res.hsic_yy * uy * uy,
-        sigma_x=res.sigma_x / cx,
-        sigma_y=res.sigma_y / cy,
-    )
+    state, _ = jax.lax.scan(step, minibatch_cka_init(xs.dtype), (xs, ys))
+    return minibatch_cka_finalize(state)

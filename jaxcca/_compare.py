@@ -57,7 +57,7 @@ from jaxcca._cka import (
 )
 from jaxcca._dft import conv_to_neurons
 from jaxcca._linalg import singular_values
-from jaxcca._numerics import mean_correlation, mm, pow2_scale
+from jaxcca._numerics import mean_correlation, mm, rescale_ratio
 from jaxcca._pwcca import pwcca_weights, weighted_correlation
 from jaxcca._results import Comparison, LayerStatistics
 from jaxcca._svcca import reduce_whitened
@@ -342,19 +342,9 @@ class _Accumulator:
                 row = jax.tree.map(lambda leaf: jnp.stack([leaf] * len(widths_b)), init)
                 self.minibatch = [row] * len(widths_a)
                 self._minibatch_row = _minibatch_row_update(self.minibatch_options)
-                # The per-batch HSIC sums are kept in the units of the data (the
-                # fourth power of the activations for a linear kernel), so every
-                # layer is multiplied by one power of two fixed on its first batch:
-                # CKA does not depend on it and a float32 state then holds any
-                # magnitude. Not for an absolute RBF bandwidth (sigma is in data
-                # units).
-                fixed = self.minibatch_options.get("sigma") is None or (
-                    self.minibatch_options.get("kernel", "linear") == "linear"
-                )
-                unit = lambda f: pow2_scale(f) if fixed else jnp.ones((), f.dtype)  # noqa: E731
-                self._units_a = [unit(f.astype(self.dtype)) for f in feats_a]
-                cols = feats_a if feats_b is None else feats_b
-                self._units_b = [unit(f.astype(self.dtype)) for f in cols]
+                # Each state keeps its HSIC sums in exact power-of-two scales of
+                # its own (see MinibatchCKAState), so a float32 state holds any
+                # magnitude.
         elif (widths_a, widths_b) != (self.widths_a, self.widths_b):
             raise ValueError(
                 f"layer widths changed between batches: {self.widths_a} / {self.widths_b} then "
@@ -377,11 +367,9 @@ class _Accumulator:
             # layer to the widest leaves each kernel matrix as it is: one compiled row.
             wa, wb = max(widths_a), max(widths_b)
             cols = feats_a if feats_b is None else feats_b
-            ys = jnp.stack(
-                [_pad_to(f * u, (f.shape[0], wb)) for f, u in zip(cols, self._units_b, strict=True)]
-            )
+            ys = jnp.stack([_pad_to(f, (f.shape[0], wb)) for f in cols])
             for i, fa in enumerate(feats_a):
-                x = _pad_to(fa * self._units_a[i], (fa.shape[0], wa))
+                x = _pad_to(fa, (fa.shape[0], wa))
                 self.minibatch[i] = self._minibatch_row(self.minibatch[i], x, ys)
 
     def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
@@ -637,6 +625,30 @@ def _blocks(moments: streaming.CovarianceState, same: bool):
     return sxx, moments.mean_x, syy, moments.mean_y, sxy
 
 
+def _layer_scale_blocks(moments: streaming.CovarianceState, same: bool, sl_a, sl_b):
+    """``(S_aa, S_bb, S_ab)`` with each layer in one power-of-two scale of its own.
+
+    The co-moments hold every neuron in its own scale; CKA and Procrustes are
+    invariant to scaling a whole layer (not one neuron), so every neuron is
+    brought exactly to the smallest scale in its layer (its largest neuron's).
+    Unlike data units, these blocks stay in the float32 range at any
+    magnitude (the squares in CKA's norms included).
+    """
+
+    def ratios(scale, slices):
+        return jnp.concatenate(
+            [rescale_ratio(scale[sl], jnp.min(scale[sl])) for sl in slices], axis=0
+        )
+
+    ra = ratios(moments.scale_x, sl_a)
+    saa = moments.sxx * ra[:, None] * ra[None, :]
+    if same:
+        return saa, saa, saa
+    rb = ratios(moments.scale_y, sl_b)
+    sbb = moments.syy * rb[:, None] * rb[None, :]
+    return saa, sbb, moments.sxy * ra[:, None] * rb[None, :]
+
+
 @functools.partial(jax.jit, static_argnames=("epsilon", "keep"))
 def _prepare_layers(covs, means, count, epsilon, keep):
     """Whitening (and SVCCA's reduction) of every layer, vmapped over the padded stack."""
@@ -813,6 +825,8 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
     moments = stats.moments
     saa, mean_a, sbb, mean_b, sab = _blocks(moments, stats.same)
     sl_a, sl_b = _slices(stats.widths_a), _slices(stats.widths_b)
+    if measure in ("cka", "procrustes"):
+        saa, sbb, sab = _layer_scale_blocks(moments, stats.same, sl_a, sl_b)
     if measure == "cka":
         return _cka_matrix(saa, sbb, sab, sl_a, sl_b)
     classes_a, classes_b = _width_classes(stats.widths_a), _width_classes(stats.widths_b)

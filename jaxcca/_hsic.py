@@ -14,7 +14,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcca._numerics import mm, nonconstant, pow2_scale, safe_rsqrt, safe_sqrt
+from jaxcca._numerics import (
+    mm,
+    nonconstant,
+    pow2_scale,
+    rescale_ratio,
+    running_scale,
+    safe_rsqrt,
+    safe_sqrt,
+    set_scale,
+)
 
 __all__ = [
     "center_gram",
@@ -178,13 +187,16 @@ def rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
 class ScaledHSIC(NamedTuple):
     """HSIC terms of one pair, computed on exactly rescaled data.
 
-    Each side is multiplied by a power of two (:func:`jaxcca._numerics.pow2_scale`)
-    before any kernel is formed, so the terms are O(1) at every magnitude and
-    CKA, a ratio, is computed from them directly. In the units of the data,
-    ``hsic_xy * unit_x * unit_y``, ``hsic_xx * unit_x**2`` and ``hsic_yy *
-    unit_y**2`` (see :meth:`in_data_units`; these can overflow or underflow in
-    float32 when the activations are far from 1, e.g. past ~1e9 for linear
-    kernels, where the fourth power of the data leaves the float32 range).
+    For the linear kernel each centred side is multiplied by a power of two
+    (:func:`jaxcca._numerics.running_scale`) before any product is formed, so
+    the terms are O(1) at every magnitude and CKA, a ratio, is computed from
+    them directly. RBF kernel values do not depend on the scale of the data
+    (an absolute bandwidth is scaled along), so their terms are in data units
+    and their scale is 1. :meth:`in_units` converts the terms exactly to any
+    other power-of-two scale (how a running minibatch state adds batches);
+    :meth:`in_data_units` to the units of the data, which can overflow or
+    underflow in float32 when the activations are far from 1 (past ~1e9 for
+    linear kernels, where the fourth power of the data leaves the range).
 
     Attributes:
       hsic_xy: scalar HSIC of the scaled pair.
@@ -192,9 +204,9 @@ class ScaledHSIC(NamedTuple):
       hsic_yy: scalar HSIC of scaled y with itself.
       sigma_x: scalar RBF bandwidth of x in the units of x (0 for linear).
       sigma_y: scalar RBF bandwidth of y (0 for linear).
-      unit_x: scalar, the factor that brings x's side back to data units
-        (``c**-2`` for linear kernels, ``c`` the power of two; 1 for RBF).
-      unit_y: scalar, the same for y.
+      scale_x: scalar power of two x was multiplied by (linear kernel; ``inf``
+        when x is constant or not finite, see ``running_scale``), 1 for RBF.
+      scale_y: scalar, the same for y.
     """
 
     hsic_xy: jax.Array
@@ -202,47 +214,58 @@ class ScaledHSIC(NamedTuple):
     hsic_yy: jax.Array
     sigma_x: jax.Array
     sigma_y: jax.Array
-    unit_x: jax.Array
-    unit_y: jax.Array
+    scale_x: jax.Array
+    scale_y: jax.Array
+
+    def in_units(self, sx, sy) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(hsic_xy, hsic_xx, hsic_yy)`` as if x had been scaled by ``sx`` and y by ``sy``.
+
+        Each side's terms are homogeneous of degree 2 in its scale, so they are
+        multiplied by the square of the (power-of-two, hence exact) ratio of
+        the scales. ``sx``, ``sy``: running scales (``inf`` = not set).
+        """
+        rx, ry = rescale_ratio(self.scale_x, sx), rescale_ratio(self.scale_y, sy)
+        fx, fy = rx * rx, ry * ry
+        return self.hsic_xy * fx * fy, self.hsic_xx * fx * fx, self.hsic_yy * fy * fy
 
     def in_data_units(self) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``(hsic_xy, hsic_xx, hsic_yy)`` in the units of the data."""
-        ux, uy = self.unit_x, self.unit_y
-        return self.hsic_xy * ux * uy, self.hsic_xx * ux * ux, self.hsic_yy * uy * uy
+        one = jnp.ones((), self.hsic_xy.dtype)
+        return self.in_units(one, one)
 
 
 def hsic_terms(x, y, mode, value, debiased) -> ScaledHSIC:
     """The HSIC terms of one pair (see :class:`ScaledHSIC`)."""
     (xc, okx), (yc, oky) = centred(x), centred(y)
-    cx, cy = pow2_scale(xc), pow2_scale(yc)
-    xs, ys = xc * cx, yc * cy
-    one = jnp.ones((), x.dtype)
     if mode == "linear":
+        sx, sy = running_scale(xc), running_scale(yc)
+        xs, ys = xc * set_scale(sx), yc * set_scale(sy)
         n, d1 = xs.shape
         if use_feature_form(n, d1, ys.shape[1]):
             hxy, hxx, hyy = linear_hsic_features(xs, ys, debiased)
         else:
             hxy, hxx, hyy = hsic_from_grams(mm(xs, xs.T), mm(ys, ys.T), debiased)
-        sx = sy = jnp.zeros((), x.dtype)
-        ux, uy = 1.0 / (cx * cx), 1.0 / (cy * cy)
+        bx = by = jnp.zeros((), x.dtype)
     else:
-        # An absolute bandwidth scales with the data: the kernel is unchanged.
+        # Distances are formed on exactly rescaled data; an absolute bandwidth
+        # scales with the data, so the kernel is unchanged.
+        cx, cy = pow2_scale(xc), pow2_scale(yc)
         vx = value * cx if mode == "sigma" else value
         vy = value * cy if mode == "sigma" else value
-        kx, sx = rbf_gram(xs, mode, vx)
-        ky, sy = rbf_gram(ys, mode, vy)
+        kx, bx = rbf_gram(xc * cx, mode, vx)
+        ky, by = rbf_gram(yc * cy, mode, vy)
         hxy, hxx, hyy = hsic_from_grams(kx, ky, debiased)
-        sx, sy = sx / cx, sy / cy
-        ux = uy = one
+        bx, by = bx / cx, by / cy
+        sx = sy = jnp.ones((), x.dtype)
     # A constant side has an exactly zero centred kernel (not round-off of one).
     return ScaledHSIC(
         jnp.where(okx & oky, hxy, 0.0),
         jnp.where(okx, hxx, 0.0),
         jnp.where(oky, hyy, 0.0),
+        bx,
+        by,
         sx,
         sy,
-        ux,
-        uy,
     )
 
 

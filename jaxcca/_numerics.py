@@ -25,6 +25,9 @@ __all__ = [
     "nonconstant",
     "pow2_scale",
     "propagate_nan",
+    "rescale_ratio",
+    "running_scale",
+    "set_scale",
     "safe_div",
     "safe_rsqrt",
     "safe_sqrt",
@@ -158,6 +161,30 @@ def pow2_scale(a: jax.Array, axis=None) -> jax.Array:
     ok = jnp.isfinite(m) & (m > 0)
     _, e = jnp.frexp(jnp.where(ok, m, 1.0))
     return jnp.where(ok, jnp.ldexp(jnp.ones_like(m), -e), 1.0)
+
+
+# A running state (streaming co-moments, minibatch HSIC sums) keeps its sums
+# multiplied by powers of two, one per neuron or per representation, chosen by
+# ``running_scale`` from the first batch that has a nonzero finite value; when
+# two states meet (a later batch, another device), both are brought to the
+# smaller scale by ``rescale_ratio``: exact, so the sums never leave the float32
+# range and the result does not depend on how the data were split.
+
+
+def running_scale(a: jax.Array, axis=None) -> jax.Array:
+    """``pow2_scale(a, axis)``, or ``inf`` ("not set yet") where ``max|a|`` is 0, NaN or Inf."""
+    m = jax.lax.stop_gradient(jnp.max(jnp.abs(a), axis=axis))
+    return jnp.where(jnp.isfinite(m) & (m > 0), pow2_scale(a, axis=axis), jnp.inf)
+
+
+def set_scale(scale: jax.Array) -> jax.Array:
+    """The factor a running scale stands for: 1 where it is not set yet (its sums are 0)."""
+    return jnp.where(jnp.isfinite(scale), scale, 1.0)
+
+
+def rescale_ratio(old: jax.Array, new: jax.Array) -> jax.Array:
+    """``new / old`` for running scales (a power of two; 1 where ``old`` is not set)."""
+    return jnp.where(jnp.isfinite(old), set_scale(new) / old, 1.0)
 
 
 def nonconstant(xc: jax.Array, mean: jax.Array) -> jax.Array:

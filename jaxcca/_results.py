@@ -203,26 +203,33 @@ class ProcrustesResult(NamedTuple):
 
 
 class MinibatchCKAState(NamedTuple):
-    """Running sums for minibatch CKA (a pytree: jit, scan and psum friendly).
+    """Running sums for minibatch CKA (a pytree: jit, scan and vmap friendly).
 
-    The sums are in the units of the data: for the linear kernel HSIC scales
-    with the fourth power of the activations, so a float32 state holds
-    activations of magnitude ~1e-9..1e9 only. Beyond ~1e9 the sums overflow
-    and the similarity is NaN; below ~1e-10 they underflow to 0 and the
-    similarity is a silent 0 (measured: correct at 1e-9 and 1e9, 0 at 1e-10,
-    NaN at 1e10). Use a float64 state (``minibatch_cka_init(jnp.float64)``,
-    fed float32 batches) or rescale the activations by a constant (CKA does
-    not depend on it). :func:`jaxcca.minibatch_cka` (all batches at once)
-    rescales by itself and is right across the float32 range; only its HSIC
-    fields, returned in data units, can leave it.
+    For the linear kernel HSIC scales with the fourth power of the
+    activations, so the sums are kept in scaled units: x is multiplied by the
+    power of two ``scale_x`` (exact) before its HSIC terms are added, and y by
+    ``scale_y``. The scales are chosen from the first batch with a nonzero
+    finite centred value (its maximum brought into [0.5, 1)); when a later
+    batch or a merged state needs a smaller scale, the sums are rescaled (by
+    powers of two, exact). A float32 state therefore holds activations of any
+    magnitude in the float32 range. RBF kernel values do not depend on the
+    scale, so an RBF state has scales 1. Because of the scales, states from
+    several devices are combined with :func:`jaxcca.minibatch_cka_merge` or
+    :func:`jaxcca.minibatch_cka_merge_across`, not by adding leaves.
 
     Attributes:
-      hsic_xy: scalar, sum of per-batch HSIC(x, y) estimates.
-      hsic_xx: scalar, sum of per-batch HSIC(x, x) estimates.
-      hsic_yy: scalar, sum of per-batch HSIC(y, y) estimates.
-      sigma_x: scalar, sum of per-batch RBF bandwidths of x (0 for linear).
+      hsic_xy: scalar, sum of per-batch HSIC(x, y) estimates (scaled units:
+        in data units ``hsic_xy / (s_x**2 s_y**2)``, ``s`` the scale where
+        finite, else 1).
+      hsic_xx: scalar, sum of per-batch HSIC(x, x) estimates (``/ s_x**4``).
+      hsic_yy: scalar, sum of per-batch HSIC(y, y) estimates (``/ s_y**4``).
+      sigma_x: scalar, sum of per-batch RBF bandwidths of x in data units (0
+        for linear).
       sigma_y: scalar, sum of per-batch RBF bandwidths of y (0 for linear).
       n_batches: scalar int32, number of batches accumulated.
+      scale_x: scalar power of two for x; ``inf`` until a batch with a
+        nonzero finite centred value is seen.
+      scale_y: scalar, the same for y.
     """
 
     hsic_xy: jax.Array
@@ -231,6 +238,8 @@ class MinibatchCKAState(NamedTuple):
     sigma_x: jax.Array
     sigma_y: jax.Array
     n_batches: jax.Array
+    scale_x: jax.Array
+    scale_y: jax.Array
 
 
 class CovarianceState(NamedTuple):
@@ -337,10 +346,9 @@ class LayerStatistics(NamedTuple):
         (``x``: every layer of a side by side; ``y``: every layer of b, or
         width 0 when b is a itself), or None when not accumulated.
       minibatch: ``La`` rows, each a :class:`jaxcca.MinibatchCKAState` whose
-        leaves have shape ``(Lb,)``, or None when not accumulated. Its HSIC
-        sums are of the layers times a power of two per layer fixed on the
-        first batch (so a float32 state holds any magnitude; CKA does not
-        depend on it), except with an absolute RBF ``sigma``.
+        leaves have shape ``(Lb,)``, or None when not accumulated (its sums
+        are in the state's power-of-two scales, so a float32 state holds any
+        magnitude).
       minibatch_options: the options of the minibatch HSIC estimates (a dict).
       layers_a: names of a's layers.
       layers_b: names of b's layers.

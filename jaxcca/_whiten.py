@@ -271,7 +271,17 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     # Back from the per-neuron scales: r in the units of x times one global
     # power of two (exact; SVCCA and PWCCA do not depend on it), w and the
     # mean in the units of x.
-    r = r * (jnp.min(scale) / scale)[None, :]
+    # A dead neuron has no coordinates (from the Gram its column is exactly 0;
+    # from q1 it would carry its centring round-off, which the rescaling
+    # below can make the largest entry of r when the dead neuron is the
+    # largest one). Its NaN stays (NaN neurons count as alive).
+    r = jnp.where(alive[None, :], r, poison)
+    # The global power of two is the largest *live* neuron's: a huge dead one
+    # would push every live coordinate toward underflow (1e-31 at 1e30, where
+    # PWCCA's weights then have NaN gradients in float32).
+    ref = jnp.min(jnp.where(alive, scale, jnp.inf))
+    ref = jnp.where(jnp.isfinite(ref), ref, jnp.ones_like(ref))
+    r = r * (ref / scale)[None, :]
     rank = jnp.sum(keep, dtype=jnp.int32)
     return Whitened(
         q=q,

@@ -38,7 +38,15 @@ import numpy as np
 
 from jaxcca._cca import canonical_correlations, canonical_directions
 from jaxcca._checks import FLOATS, as_float_array, as_pair, validate_convention, validate_keep
-from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial, pow2_scale
+from jaxcca._numerics import (
+    first_k,
+    mean_correlation,
+    mm,
+    n_trivial,
+    rescale_ratio,
+    running_scale,
+    set_scale,
+)
 from jaxcca._pwcca import pwcca_weights, weighted_correlation
 from jaxcca._results import CCAResult, CovarianceState, PWCCAResult, SVCCAResult
 from jaxcca._svcca import reduce_whitened
@@ -83,23 +91,12 @@ def init(d1: int, d2: int, dtype=jnp.float32) -> CovarianceState:
     return CovarianceState(z(), z(d1), z(d2), z(d1, d1), z(d2, d2), z(d1, d2), unset(d1), unset(d2))
 
 
-def _column_scale(x: jax.Array) -> jax.Array:
-    """Per-column ``pow2_scale``, ``inf`` (not yet known) where the maximum is 0, NaN or Inf."""
-    m = jnp.max(jnp.abs(x), axis=0)
-    return jnp.where(jnp.isfinite(m) & (m > 0), pow2_scale(x, axis=0), jnp.inf)
-
-
-def _effective(scale: jax.Array) -> jax.Array:
-    """The scale a neuron's statistics are in: 1 for a neuron never seen nonzero."""
-    return jnp.where(jnp.isfinite(scale), scale, 1.0)
-
-
 def _batch_state(x: jax.Array, y: jax.Array, dtype) -> CovarianceState:
     x, y = x.astype(dtype), y.astype(dtype)
-    sx, sy = _column_scale(x), _column_scale(y)
+    sx, sy = running_scale(x, axis=0), running_scale(y, axis=0)
     mx = jnp.mean(x, axis=0, keepdims=True)
     my = jnp.mean(y, axis=0, keepdims=True)
-    xc, yc = (x - mx) * _effective(sx)[None, :], (y - my) * _effective(sy)[None, :]
+    xc, yc = (x - mx) * set_scale(sx)[None, :], (y - my) * set_scale(sy)[None, :]
     return CovarianceState(
         jnp.asarray(x.shape[0], dtype),
         mx[0],
@@ -114,8 +111,7 @@ def _batch_state(x: jax.Array, y: jax.Array, dtype) -> CovarianceState:
 
 def _rescale(state: CovarianceState, sx: jax.Array, sy: jax.Array) -> CovarianceState:
     """``state`` with its co-moments in the (smaller or equal) scales ``sx``, ``sy`` (exact)."""
-    rx = jnp.where(jnp.isfinite(state.scale_x), _effective(sx) / state.scale_x, 1.0)
-    ry = jnp.where(jnp.isfinite(state.scale_y), _effective(sy) / state.scale_y, 1.0)
+    rx, ry = rescale_ratio(state.scale_x, sx), rescale_ratio(state.scale_y, sy)
     return state._replace(
         sxx=state.sxx * rx[:, None] * rx[None, :],
         syy=state.syy * ry[:, None] * ry[None, :],
@@ -148,7 +144,7 @@ def merge(a: CovarianceState, b: CovarianceState) -> CovarianceState:
     fb = b.n_samples / safe_n
     dx, dy = b.mean_x - a.mean_x, b.mean_y - a.mean_y
     c = a.n_samples * b.n_samples / safe_n
-    ex, ey = dx * _effective(sx), dy * _effective(sy)
+    ex, ey = dx * set_scale(sx), dy * set_scale(sy)
     return CovarianceState(
         n,
         a.mean_x + fb * dx,
@@ -198,7 +194,7 @@ def merge_across(state: CovarianceState, axis_name) -> CovarianceState:
     safe_n = jnp.where(n > 0, n, 1.0)
     mx = jax.lax.psum(state.n_samples * state.mean_x, axis_name) / safe_n
     my = jax.lax.psum(state.n_samples * state.mean_y, axis_name) / safe_n
-    dx, dy = (state.mean_x - mx) * _effective(sx), (state.mean_y - my) * _effective(sy)
+    dx, dy = (state.mean_x - mx) * set_scale(sx), (state.mean_y - my) * set_scale(sy)
     c = state.n_samples
     sxx = jax.lax.psum(state.sxx + c * dx[:, None] * dx[None, :], axis_name)
     syy = jax.lax.psum(state.syy + c * dy[:, None] * dy[None, :], axis_name)
@@ -209,7 +205,7 @@ def merge_across(state: CovarianceState, axis_name) -> CovarianceState:
 def _whiten_both(state: CovarianceState, epsilon):
     if state.sxx.dtype not in (jnp.float32, jnp.float64):
         raise TypeError(f"state must hold float32 or float64, got {state.sxx.dtype}.")
-    ex, ey = _effective(state.scale_x), _effective(state.scale_y)
+    ex, ey = set_scale(state.scale_x), set_scale(state.scale_y)
     wx = whiten_moments(state.sxx, state.mean_x * ex, state.n_samples, epsilon=epsilon)
     wy = whiten_moments(state.syy, state.mean_y * ey, state.n_samples, epsilon=epsilon)
     cross = mm(mm(wx.w.T, state.sxy), wy.w)
@@ -228,7 +224,7 @@ def _unscaled(w, scale: jax.Array, mean: jax.Array):
     seen = jnp.isfinite(scale)
     smallest = jnp.min(jnp.where(seen, scale, jnp.inf))
     ratio = jnp.where(seen, smallest / jnp.where(seen, scale, 1.0), 0.0)
-    return w._replace(r=w.r * ratio[None, :], w=_effective(scale)[:, None] * w.w, mean=mean)
+    return w._replace(r=w.r * ratio[None, :], w=set_scale(scale)[:, None] * w.w, mean=mean)
 
 
 def cca(state: CovarianceState, *, epsilon: float | None = None) -> CCAResult:

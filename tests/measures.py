@@ -117,6 +117,22 @@ def _streamed(result, state_dtype=None, **options):
     return fn
 
 
+def _minibatch_state(x, y):
+    """Two batches through the public minibatch CKA state (init, update, finalize)."""
+    s = jaxcca.minibatch_cka_init(np.float64 if x.dtype == np.float64 else np.float32)
+    half = x.shape[0] // 2
+    for lo in (0, half):
+        s = jaxcca.minibatch_cka_update(s, x[lo : lo + half], y[lo : lo + half])
+    return jaxcca.minibatch_cka_finalize(s).similarity
+
+
+def _minibatch_two(x, y):
+    half = x.shape[0] // 2
+    return jaxcca.minibatch_cka(
+        x[: 2 * half].reshape(2, half, -1), y[: 2 * half].reshape(2, half, -1)
+    ).similarity
+
+
 # The ways of using the measures at scale: compared with their single-pair
 # counterpart (``reference``) rather than differentiated.
 BATCH_PATHS = [
@@ -129,6 +145,9 @@ BATCH_PATHS = [
     Measure("streaming_cca", _streamed("cca"), symmetric=True, differentiable=False),
     Measure("streaming_svcca", _streamed("svcca"), differentiable=False),
     Measure("streaming_pwcca", _streamed("pwcca"), differentiable=False),
+    Measure(
+        "minibatch_cka_state", _minibatch_state, symmetric=True, min_n=16, differentiable=False
+    ),
 ]
 
 # Single-pair function each batch path must agree with.
@@ -142,6 +161,7 @@ REFERENCE = {
     "streaming_cca": jaxcca.cca_similarity,
     "streaming_svcca": jaxcca.svcca_similarity,
     "streaming_pwcca": jaxcca.pwcca_similarity,
+    "minibatch_cka_state": _minibatch_two,
 }
 
 ALL = MEASURES + BATCH_PATHS

@@ -75,10 +75,33 @@ def make_case(m, case: str, e: int, seed: int):
     return x, y, case in ("nan", "inf"), cast
 
 
+BY_NAME = {m.name: m for m in ALL}
+# How a case is run: "eager" (the public function called as is), "jit"
+# (wrapped in jax.jit), "vmap" (jax.jit(jax.vmap(...)) over two copies of the
+# pair) and "grad" (the gradient under jax.jit must be finite; computed with
+# the value by one jax.jit(jax.value_and_grad(...)) program).
+PATHS = ("eager", "jit", "vmap", "grad")
+
+
 @functools.cache
-def _jitted(name):
-    m = next(m for m in ALL if m.name == name)
-    return jax.jit(m.fn), jax.jit(jax.grad(m.fn, argnums=(0, 1)))
+def _compiled(name: str, path: str):
+    """One transformed function per (measure, path), shared by every case."""
+    fn = BY_NAME[name].fn
+    if path == "jit":
+        return jax.jit(fn)
+    if path == "vmap":
+        return jax.jit(jax.vmap(fn))
+    if path == "grad":
+        return jax.jit(jax.grad(fn, argnums=(0, 1)))
+    if path == "jit+grad":  # one compiled program for the value and the gradient
+        return jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))
+    return fn
+
+
+def default_paths(m) -> tuple[str, ...]:
+    # The per-test battery: single-pair measures under jit and jit(grad); the
+    # batch paths (pairwise, streaming) as users call them.
+    return ("jit", "grad") if m.differentiable else ("eager",)
 
 
 # Known limit, not hidden: google/svcca's PWCCA convention orthonormalises
@@ -89,23 +112,61 @@ def _jitted(name):
 KNOWN_NAN32 = {("pwcca_similarity_svcca", "huge_neuron"), ("pairwise_pwcca_svcca", "huge_neuron")}
 
 
-def run_case(m, case, e, seed):
-    """Returns None if the case passes, else a message."""
-    x, y, expect_nan, cast = make_case(m, case, e, seed)
-    f, g = _jitted(m.name)
-    x32, y32 = x.astype(cast), y.astype(cast)
-    v32 = float(f(x32, y32) if m.differentiable else m.fn(x32, y32))
-    v64 = float(m.fn(x, y))
+def _judge(m, case, e, v32: float, v64: float, expect_nan: bool) -> str | None:
     if expect_nan:
         return None if np.isnan(v32) and np.isnan(v64) else f"NaN expected, got {v32} / {v64}"
     if (m.name, case) in KNOWN_NAN32 and abs(e) >= 7 and np.isnan(v32):
         return None if np.isfinite(v64) else f"float64 {v64} beyond the float32 limit"
     if not np.isfinite(v32) or abs(v32 - v64) > TOL:
         return f"float32 {v32} vs float64 {v64}"
-    if m.differentiable and case not in ("tiny_n", "n_le_d", "ties"):
-        gx, gy = g(x.astype(np.float32), y.astype(np.float32))
-        if not (np.all(np.isfinite(gx)) and np.all(np.isfinite(gy))):
-            return "non-finite gradient"
+    return None
+
+
+# Cases that change the number of samples: no gradient is asked there.
+RESHAPED = ("tiny_n", "n_le_d", "ties")
+
+
+def _grad_problem(gx, gy) -> str | None:
+    ok = np.all(np.isfinite(gx)) and np.all(np.isfinite(gy))
+    return None if ok else "grad: non-finite gradient"
+
+
+def run_case(m, case, e, seed, paths=None):
+    """Returns None if the case passes on every path, else a message naming the path."""
+    x, y, expect_nan, cast = make_case(m, case, e, seed)
+    x32, y32 = x.astype(cast), y.astype(cast)
+    v64 = float(m.fn(x, y))
+    paths = list(paths or default_paths(m))
+    wants_grad = "grad" in paths and m.differentiable and case not in RESHAPED
+    if "jit" in paths and wants_grad and cast is np.float32:
+        # The jit value and the gradient from one program (compiled once per
+        # measure for the common shape: compiling dominates this battery).
+        value, (gx, gy) = _compiled(m.name, "jit+grad")(x32, y32)
+        problem = _judge(m, case, e, float(value), v64, expect_nan)
+        if problem is not None:
+            return f"jit: {problem}"
+        # No gradient is asked of a NaN value (NaN input, or the known limit).
+        if np.isfinite(float(value)) and (problem := _grad_problem(gx, gy)) is not None:
+            return problem
+        paths = [p for p in paths if p not in ("jit", "grad")]
+    for path in paths:
+        if path == "grad":
+            if wants_grad and not expect_nan:
+                vg = _compiled(m.name, "jit+grad")
+                value, (gx, gy) = vg(x.astype(np.float32), y.astype(np.float32))
+                if np.isfinite(float(value)) and (problem := _grad_problem(gx, gy)) is not None:
+                    return problem
+            continue
+        fn = _compiled(m.name, path)
+        if path == "vmap":
+            out = fn(np.stack([x32, x32]), np.stack([y32, y32]))
+            values = [float(v) for v in np.asarray(out, np.float64)]
+        else:
+            values = [float(fn(x32, y32))]
+        for v32 in values:
+            problem = _judge(m, case, e, v32, v64, expect_nan)
+            if problem is not None:
+                return f"{path}: {problem}"
     return None
 
 

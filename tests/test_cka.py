@@ -377,20 +377,74 @@ def test_minibatch_matches_reference_and_update_loop():
     np.testing.assert_allclose(one.similarity, jaxcca.cka_similarity(xs[0], ys[0], debiased=True))
 
 
-def test_minibatch_states_add_up_and_sizes_may_differ():
+def test_minibatch_states_merge_and_sizes_may_differ():
     x, y = related(np.random.default_rng(17), 30, 3, 3)
     s0 = jaxcca.minibatch_cka_init(jnp.float64)
     a = jaxcca.minibatch_cka_update(s0, x[:10], y[:10], kernel="rbf")
     b = jaxcca.minibatch_cka_update(s0, x[10:], y[10:], kernel="rbf")  # 20 samples
     both = jaxcca.minibatch_cka_update(a, x[10:], y[10:], kernel="rbf")
-    summed = jax.tree.map(lambda u, v: u + v, a, b)  # what a psum across devices does
-    for got, want in zip(summed, both, strict=True):
+    for got, want in zip(jaxcca.minibatch_cka_merge(a, b), both, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-13)
     h = [
         np_hsic_unbiased(np_rbf_gram(p, 1.0), np_rbf_gram(q, 1.0))
         for p, q in [(x[:10], y[:10]), (x[10:], y[10:])]
     ]
     np.testing.assert_allclose(jaxcca.minibatch_cka_finalize(both).hsic_xy, np.mean(h), rtol=1e-10)
+
+
+MAGNITUDES = [1e-30, 1e-20, 1e-10, 1e10, 1e20, 1e30]
+
+
+def _looped(xs, ys, dtype, **options):
+    state = jaxcca.minibatch_cka_init(dtype)
+    for a, b in zip(xs, ys, strict=True):
+        state = jaxcca.minibatch_cka_update(state, a.astype(dtype), b.astype(dtype), **options)
+    return jaxcca.minibatch_cka_finalize(state)
+
+
+@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+def test_minibatch_float32_state_right_at_any_magnitude(kernel):
+    # Before the state kept its sums in power-of-two scales, a float32 linear
+    # state gave NaN at 1e10 and a silent 0 at 1e-10.
+    x, y = related(np.random.default_rng(20), 48, 5, 4)
+    xs, ys = x.reshape(3, 16, 5), y.reshape(3, 16, 4)
+    for e in MAGNITUDES:
+        sx, sy = xs * e, ys / e  # each side at its own magnitude
+        want = _looped(sx, sy, np.float64, kernel=kernel).similarity
+        got = _looped(sx, sy, np.float32, kernel=kernel).similarity
+        stacked = jaxcca.minibatch_cka(sx.astype(np.float32), sy.astype(np.float32), kernel=kernel)
+        assert np.isfinite(got) and np.isfinite(stacked.similarity), e
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=str(e))
+        np.testing.assert_allclose(stacked.similarity, want, atol=1e-5, err_msg=str(e))
+    # One huge neuron, and batches whose magnitudes differ by 1e20 (the state
+    # rescales exactly when a later batch needs a smaller scale).
+    huge = xs.copy()
+    huge[:, :, 1] *= 1e20
+    spread = xs * np.array([1e-10, 1.0, 1e10])[:, None, None]
+    for data in (huge, spread):
+        want = _looped(data, ys, np.float64, kernel=kernel).similarity
+        got = _looped(data, ys, np.float32, kernel=kernel).similarity
+        assert np.isfinite(got)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_minibatch_merge_across_devices_equals_one_state():
+    # vmap with an axis name runs the same collectives as shard_map/pmap.
+    x, y = related(np.random.default_rng(21), 64, 4, 3)
+    xs = x.reshape(4, 16, 4) * np.array([1e-20, 1.0, 1e15, 1e30])[:, None, None]
+    ys = y.reshape(4, 16, 3)
+
+    def per_device(a, b):
+        s = jaxcca.minibatch_cka_update(jaxcca.minibatch_cka_init(jnp.float32), a, b)
+        return jaxcca.minibatch_cka_merge_across(s, "devices")
+
+    merged = jax.vmap(per_device, axis_name="devices")(xs.astype(np.float32), ys.astype(np.float32))
+    got = jaxcca.minibatch_cka_finalize(jax.tree.map(lambda v: v[0], merged))
+    want = _looped(xs, ys, np.float64)
+    assert int(got.hsic_xy.size) == 1 and np.isfinite(got.similarity)
+    np.testing.assert_allclose(got.similarity, want.similarity, atol=1e-5)
+    with pytest.raises(TypeError, match="MinibatchCKAState"):
+        jaxcca.minibatch_cka_merge(merged, (1.0,))
 
 
 def test_minibatch_gradients_and_jit():

@@ -10,6 +10,8 @@ import pytest
 import jaxcca
 from jaxcca import streaming as st
 
+from .test_bad_inputs import BY_NAME, run_case
+
 
 def pair(seed=0, n=60, d1=6, d2=5):
     rng = np.random.default_rng(seed)
@@ -41,6 +43,31 @@ def test_every_magnitude_and_one_huge_neuron_in_float32(name):
         got = f(xs.astype(np.float32), y.astype(np.float32))
         np.testing.assert_allclose(float(got), expected, atol=2e-5)
         assert np.all(np.isfinite(grad(xs.astype(np.float32), y.astype(np.float32))))
+
+
+def test_dft_cca_every_magnitude_and_one_huge_channel_in_float32():
+    x, y = pair(n=64, d1=12, d2=8)
+    cx, cy = x.reshape(64, 2, 2, 3), y.reshape(64, 2, 2, 2)
+    f = jaxcca.dft_cca_similarity
+    grad = jax.jit(jax.grad(f))
+    huge = cx * np.array([1.0, 1e20, 1.0])
+    for xs in (cx * 1e-30, cx * 1e30, cx * 1e-20, cx * 1e20, huge):
+        expected = float(f(xs, cy))
+        got = f(xs.astype(np.float32), cy.astype(np.float32))
+        np.testing.assert_allclose(float(got), expected, atol=2e-5)
+        assert np.all(np.isfinite(grad(xs.astype(np.float32), cy.astype(np.float32))))
+
+
+@pytest.mark.parametrize(
+    "name", ["svcca_similarity", "svcca_similarity_k3", "pwcca_similarity", "pwcca_distance"]
+)
+def test_svcca_and_pwcca_ignore_a_huge_constant_neuron(name):
+    # Found by tests/battery_report.py: a constant neuron of 3.25e30 (dead) is
+    # the largest; its centring round-off reached SVCCA's reduction and PWCCA's
+    # weights in float32, and its scale pushed the live coordinates toward
+    # underflow (NaN gradients).
+    problem = run_case(BY_NAME[name], "dead", 30, 6060, paths=("jit", "grad"))
+    assert problem is None, problem
 
 
 def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
@@ -132,6 +159,20 @@ def test_streaming_empty_batches_zero_samples_and_bad_inputs():
     assert low.sxx.dtype == np.float32
     with pytest.raises(TypeError, match="float32 or float64"):
         st.init(3, 2, jnp.int32)
+
+
+def test_float64_without_64bit_mode_raises_instead_of_truncating():
+    x, y = pair()
+    with jax.enable_x64(False):
+        for call in (
+            lambda: st.update(st.init(6, 5), x, y),
+            lambda: st.init(6, 5, np.float64),
+            lambda: jaxcca.cca_similarity(x, y),
+            lambda: jaxcca.cka_similarity(x, y),
+            lambda: jaxcca.minibatch_cka_update(jaxcca.minibatch_cka_init(), x, y),
+        ):
+            with pytest.raises(TypeError, match="64-bit mode"):
+                call()
 
 
 # 5. PWCCA at tied correlations ---------------------------------------------
