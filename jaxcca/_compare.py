@@ -696,15 +696,24 @@ def _slices(widths) -> list[slice]:
 
 
 def _blocks(moments: streaming.CovarianceState, same: bool):
-    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment, in the units of the data."""
-    sx = jnp.where(jnp.isfinite(moments.scale_x), moments.scale_x, 1.0)
-    sy = jnp.where(jnp.isfinite(moments.scale_y), moments.scale_y, 1.0)
-    sxx = moments.sxx / (sx[:, None] * sx[None, :])
+    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment, in the units of the data.
+
+    NumPy arrays: the finalisation slices and pads them into per-class stacks
+    on the host, so assembling the blocks compiles nothing.
+    """
+
+    def unit(scale):
+        scale = np.asarray(scale)
+        return np.where(np.isfinite(scale), scale, 1.0)
+
+    sx, sy = unit(moments.scale_x), unit(moments.scale_y)
+    sxx = np.asarray(moments.sxx) / (sx[:, None] * sx[None, :])
+    mean_x = np.asarray(moments.mean_x)
     if same:
-        return sxx, moments.mean_x, sxx, moments.mean_x, sxx
-    syy = moments.syy / (sy[:, None] * sy[None, :])
-    sxy = moments.sxy / (sx[:, None] * sy[None, :])
-    return sxx, moments.mean_x, syy, moments.mean_y, sxy
+        return sxx, mean_x, sxx, mean_x, sxx
+    syy = np.asarray(moments.syy) / (sy[:, None] * sy[None, :])
+    sxy = np.asarray(moments.sxy) / (sx[:, None] * sy[None, :])
+    return sxx, mean_x, syy, np.asarray(moments.mean_y), sxy
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon", "keep"))
@@ -758,36 +767,43 @@ def _pad_to(m: jax.Array, shape) -> jax.Array:
 
 
 def _width_classes(widths) -> dict[int, list[int]]:
-    """Layers grouped by padded width: the next power of two (at least 8).
+    """Layers grouped by padded width: the next power of two, at least 64.
 
-    Each class is finalised by one compiled, vmapped program on blocks padded
-    to the class width, so a pair of narrow layers never pays for the widest
-    layer's decompositions, padding costs less than 2x per side, and the
-    number of programs grows with the number of distinct classes (at most
-    ``log2`` of the widest layer), not with the number of layers.
+    Each class is whitened by one compiled, vmapped program, and each pair of
+    classes by another, on blocks padded to the class width: a pair of narrow
+    layers never pays for the widest layer's decompositions, padding costs
+    less than 2x per side above 64, and the number of programs grows with the
+    number of distinct classes (at most ``log2`` of the widest layer), not
+    with the number of layers. Below 64 neurons the decompositions cost less
+    than compiling one more program, so every narrow layer shares one class.
     """
     classes: dict[int, list[int]] = {}
     for i, w in enumerate(widths):
-        classes.setdefault(max(8, 1 << max(int(w) - 1, 0).bit_length()), []).append(i)
+        classes.setdefault(max(64, 1 << max(int(w) - 1, 0).bit_length()), []).append(i)
     return classes
 
 
+def _pad_host(m: np.ndarray, shape) -> np.ndarray:
+    """:func:`_pad_to` on the host (no compiled program per block shape)."""
+    return np.pad(m, [(0, t - s) for s, t in zip(m.shape, shape, strict=True)])
+
+
 def _diagonal_stack(s, mean, slices, width):
-    covs = jnp.stack([_pad_to(s[sl, sl], (width, width)) for sl in slices])
-    means = jnp.stack([_pad_to(mean[sl], (width,)) for sl in slices])
+    covs = np.stack([_pad_host(s[sl, sl], (width, width)) for sl in slices])
+    means = np.stack([_pad_host(mean[sl], (width,)) for sl in slices])
     return covs, means
 
 
 def _cross_block(sab, slices_a, slices_b, wa, wb):
-    return jnp.stack(
-        [jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b]) for si in slices_a]
+    return np.stack(
+        [np.stack([_pad_host(sab[si, sj], (wa, wb)) for sj in slices_b]) for si in slices_a]
     )
 
 
 def _cka_matrix(saa, sbb, sab, sl_a, sl_b) -> np.ndarray:
-    na = np.array([float(jnp.sqrt(jnp.sum(saa[s, s] ** 2))) for s in sl_a])
-    nb = np.array([float(jnp.sqrt(jnp.sum(sbb[s, s] ** 2))) for s in sl_b])
-    sq = np.asarray(sab) ** 2
+    na = np.array([np.sqrt(np.sum(saa[s, s] ** 2)) for s in sl_a])
+    nb = np.array([np.sqrt(np.sum(sbb[s, s] ** 2)) for s in sl_b])
+    sq = sab**2
     starts_a = [s.start for s in sl_a]
     starts_b = [s.start for s in sl_b]
     num = np.add.reduceat(np.add.reduceat(sq, starts_a, axis=0), starts_b, axis=1)
@@ -907,9 +923,9 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
         tr_a = np.zeros(len(sl_a))
         tr_b = np.zeros(len(sl_b))
         for w, idx in classes_a.items():
-            tr_a[idx] = np.asarray(jnp.trace(diag_a[w][0], axis1=1, axis2=2))
+            tr_a[idx] = np.trace(diag_a[w][0], axis1=1, axis2=2)
         for w, idx in classes_b.items():
-            tr_b[idx] = np.asarray(jnp.trace(diag_b[w][0], axis1=1, axis2=2))
+            tr_b[idx] = np.trace(diag_b[w][0], axis1=1, axis2=2)
         for wa in classes_a:
             for wb in classes_b:
                 fill(wa, wb, _nuclear_block(crosses(wa, wb)))
