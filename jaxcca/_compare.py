@@ -21,7 +21,9 @@ Three steps, each usable on its own:
    ``D_b`` the sums of the reduced widths of each side's selected layers
    (``conv="flatten"`` multiplies a conv layer's width by ``H*W``), plus one
    batch; no per-pair state. The minibatch estimator keeps ``La * Lb``
-   scalars plus one batch's kernel matrices.
+   scalars plus one batch's kernel matrices. Forward pass, capture,
+   reduction and update are one compiled step per batch, its accumulator
+   donated, so a layer's full output (a conv map) never leaves the step.
 3. :func:`similarity_matrix` slices the blocks of every pair and finalises
    them: CCA, SVCCA and PWCCA by whitening the co-moments (each layer is
    whitened once), linear CKA as ``||S_ab||_F**2 / (||S_aa||_F ||S_bb||_F)``
