@@ -7,16 +7,22 @@ CIFAR-shaped random inputs (N x 32 x 32 x 3, batch 1000), every layer pair, each
 column in its own subprocess so that peak memory (ru_maxrss) is per column:
 
   baseline   imports, two models built, nothing run (the fixed cost of the process)
-  forward    the two forward passes with every layer captured, no similarity (the floor)
+  forward    the two forward passes with every layer captured and reduced to its spatial
+             mean, no similarity (the floor)
   jaxcca     jaxcca.accumulate_layers (one pass, one joint co-moment of all 36 layers'
-             spatial-mean features, float64) + similarity_matrix for linear CKA, then
+             spatial-mean features, float64; one compiled step per batch: forward,
+             capture, reduction, update) + similarity_matrix for linear CKA, then
              CCA, SVCCA, PWCCA and Procrustes from the same pass
   minibatch  measure="minibatch_cka" (linear, debiased, per-batch HSIC; --minibatch)
   pytorch-cka  cka.compute_cka on the same CIFAR ResNet-18 written in PyTorch (identity
              taps at the same 18 points; no torchvision needed) on the same CPU, only when torch and pytorch-cka are installed (pip install
              'jaxcca[benchmark]'); otherwise the column is skipped and says so
 
-    python benchmarks/bench_compare.py [--n 10000] [--batch 1000] [--minibatch]
+    python benchmarks/bench_compare.py [--n 10000] [--batch 1000] [--minibatch] [--repeat 2]
+
+The jaxcca and pytorch-cka columns run back to back (``--repeat K``: K alternating
+rounds), so that on a shared machine both see about the same load. Inputs are float32
+on both sides (the models are float32; only jaxcca's co-moments are float64).
 
 Conv layers are reduced to their spatial means (channels as neurons, Morcos et al. 2018),
 so D = sum of widths = 3,914 per network and the joint co-moment is O(D^2) whatever N is.
@@ -34,7 +40,7 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-COLUMNS = ("baseline", "forward", "jaxcca", "minibatch", "pytorch-cka")
+COLUMNS = ("baseline", "forward", "jaxcca", "minibatch", "pytorch-cka")  # --column
 MEASURES = ["cka", "cca", "svcca", "pwcca", "procrustes"]  # --measures
 
 
@@ -145,11 +151,14 @@ def torch_resnet18():
 def batches(n, batch, seed=0):
     """CIFAR-shaped random images, generated batch by batch (never all in memory)."""
     import jax
+    import jax.numpy as jnp
 
     key = jax.random.key(seed)
     for i, lo in enumerate(range(0, n, batch)):
         size = min(batch, n - lo)
-        yield jax.random.normal(jax.random.fold_in(key, i), (size, 32, 32, 3))
+        # float32, as CIFAR images and the PyTorch column are: under 64-bit mode an
+        # unspecified dtype would be float64 and run the whole forward pass in float64.
+        yield jax.random.normal(jax.random.fold_in(key, i), (size, 32, 32, 3), jnp.float32)
 
 
 def peak_mb():
@@ -170,7 +179,9 @@ def run_column(name, n, batch):
     elif name == "forward":
         from flax import nnx
 
-        fwd = nnx.jit(lambda m, x: jaxcca.capture_layers(m, x))
+        fwd = nnx.jit(
+            lambda m, x: [jaxcca.reduce_layer(v) for v in jaxcca.capture_layers(m, x).values()]
+        )
         for x in batches(batch, batch):  # compile once
             jax.block_until_ready((fwd(a, x), fwd(b, x)))
         t0 = time.perf_counter()
@@ -196,6 +207,8 @@ def run_column(name, n, batch):
             res = jaxcca.similarity_matrix(stats, measure=measure)
             out[f"{measure}_seconds"] = time.perf_counter() - t1
             out[f"{measure}_diag_mean"] = float(res.matrix.diagonal().mean())
+            if measure == measures[0]:  # the timed work: one pass + the first measure
+                out["timed_peak_mb"] = peak_mb()
         out["seconds"] = out["pass_seconds"] + out[f"{measures[0]}_seconds"]
     elif name == "pytorch-cka":
         try:
@@ -227,55 +240,61 @@ def main():
         help="measures the jaxcca column finalises from its one pass (cka first: it is timed)",
     )
     p.add_argument("--no-forward", action="store_true", help="skip the forward-only column")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="alternating rounds of jaxcca and pytorch-cka"
+    )
     p.add_argument("--column", choices=COLUMNS, help=argparse.SUPPRESS)
     args = p.parse_args()
     MEASURES[:] = args.measures.split(",")
     if args.column:
         print(json.dumps(run_column(args.column, args.n, args.batch)))
         return
-    columns = [c for c in COLUMNS if c != "minibatch" or args.minibatch]
-    if args.no_forward:
-        columns.remove("forward")
+    first = ["baseline"] + ([] if args.no_forward else ["forward"])
+    first += ["minibatch"] if args.minibatch else []
+    order = first + ["jaxcca", "pytorch-cka"] * max(args.repeat, 1)
     print(f"two ResNet-18s, {args.n} CIFAR-shaped images, batch {args.batch}, 18 x 18 layers")
-    results = {}
-    for col in columns:
+    runs: list[dict] = []
+    for col in order:
         cmd = [sys.executable, __file__, "--column", col, "--n", str(args.n)]
         cmd += ["--batch", str(args.batch), "--measures", args.measures]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            results[col] = {"column": col, "skipped": proc.stderr.strip().splitlines()[-1]}
+            r = {"column": col, "skipped": proc.stderr.strip().splitlines()[-1]}
         else:
-            results[col] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(json.dumps(results[col]))
-    base = results["baseline"]["peak_mb"]
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+        runs.append(r)
+        print(json.dumps(r), flush=True)
+    base = runs[0]["peak_mb"]
     print(f"\n{'column':<12} {'seconds':>9} {'peak MB':>9} {'peak - baseline':>16}")
-    for col, r in results.items():
+    for r in runs:
+        col = r["column"]
         if "skipped" in r:
             print(f"{col:<12} skipped: {r['skipped']}")
             continue
         secs = f"{r['seconds']:.2f}" if "seconds" in r else "-"
         print(f"{col:<12} {secs:>9} {r['peak_mb']:>9.0f} {r['peak_mb'] - base:>16.0f}")
-    j = results.get("jaxcca", {})
-    if "pass_seconds" in j:
-        fwd = results.get("forward", {}).get("seconds")
-        floor = (
-            f" (forward alone {fwd:.2f} s, so accumulation ~{j['pass_seconds'] - fwd:.2f} s)"
-            if fwd is not None
-            else ""
-        )
+    fwd = next((r.get("seconds") for r in runs if r["column"] == "forward"), None)
+    jax_runs = [r for r in runs if r["column"] == "jaxcca" and "pass_seconds" in r]
+    torch_runs = [r for r in runs if r["column"] == "pytorch-cka"]
+    for k, j in enumerate(jax_runs):
+        floor = f" (forward alone {fwd:.2f} s)" if fwd is not None else ""
         print(
-            f"\njaxcca: one pass {j['pass_seconds']:.2f} s{floor}; "
+            f"\njaxcca round {k}: one pass {j['pass_seconds']:.2f} s{floor}; "
             f"joint D = {j['D']}; from the same pass: "
             + ", ".join(f"{m} {j[f'{m}_seconds']:.2f} s" for m in MEASURES)
         )
-    t = results.get("pytorch-cka", {})
-    if "seconds" in t and "seconds" in j:
-        print(
-            f"pytorch-cka / jaxcca: time {t['seconds'] / j['seconds']:.2f}x, "
-            f"peak memory {t['peak_mb'] / j['peak_mb']:.2f}x"
-        )
-    elif "skipped" in t:
-        print("pytorch-cka column skipped (torch and pytorch-cka not installed): no ratio.")
+        t = torch_runs[k] if k < len(torch_runs) else {}
+        if "seconds" in t:
+            peak = j.get("timed_peak_mb", j["peak_mb"])  # before the extra measures
+            print(
+                f"round {k}, pytorch-cka / jaxcca (linear CKA, pass + finalisation): "
+                f"time {t['seconds'] / j['seconds']:.2f}x, "
+                f"peak memory {t['peak_mb'] / peak:.2f}x "
+                f"(above the baseline process: "
+                f"{(t['peak_mb'] - base) / max(peak - base, 1.0):.2f}x)"
+            )
+        elif "skipped" in t:
+            print("pytorch-cka column skipped (torch and pytorch-cka not installed): no ratio.")
     if args.n != 10000:
         print(f"note: n = {args.n}, not the anchor's 10000; the pass scales linearly in n.")
 

@@ -21,7 +21,9 @@ Three steps, each usable on its own:
    ``D_b`` the sums of the reduced widths of each side's selected layers
    (``conv="flatten"`` multiplies a conv layer's width by ``H*W``), plus one
    batch; no per-pair state. The minibatch estimator keeps ``La * Lb``
-   scalars plus one batch's kernel matrices.
+   scalars plus one batch's kernel matrices. Forward pass, capture,
+   reduction and update are one compiled step per batch, its accumulator
+   donated, so a layer's full output (a conv map) never leaves the step.
 3. :func:`similarity_matrix` slices the blocks of every pair and finalises
    them: CCA, SVCCA and PWCCA by whitening the co-moments (each layer is
    whitened once), linear CKA as ``||S_ab||_F**2 / (||S_aa||_F ||S_bb||_F)``
@@ -40,7 +42,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -295,11 +297,6 @@ def _default_dtype():
     return jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32
 
 
-@jax.jit
-def _update(state, x, y):
-    return streaming.update(state, x, y)
-
-
 def _reduced_batch(acts: Mapping[str, Any], names, conv, tokens, mask, what) -> list[jax.Array]:
     out = []
     for name in names:
@@ -308,19 +305,55 @@ def _reduced_batch(acts: Mapping[str, Any], names, conv, tokens, mask, what) -> 
     return out
 
 
+class _Carry(NamedTuple):
+    """What one pass holds between batches: fixed-shape arrays only (a jit carry).
+
+    ``moments``: the joint co-moments (or None); ``minibatch``: ``La`` row
+    states of the minibatch HSIC sums (or None; each state keeps its own exact
+    power-of-two scales); ``rows``: samples seen.
+    """
+
+    moments: streaming.CovarianceState | None
+    minibatch: tuple | None
+    rows: jax.Array
+
+
 class _Accumulator:
-    """Feeds reduced batches into the joint co-moments and minibatch HSIC sums."""
+    """Adds reduced batches to the joint co-moments and minibatch HSIC sums.
+
+    :meth:`add` is a pure function of the carry and one batch's reduced
+    layers, so the caller compiles it together with the forward pass and
+    donates the carry (the co-moments are updated in place). The widths are
+    fixed by :meth:`start` from the first batch; every check on the batch is
+    made while tracing, on shapes.
+    """
 
     def __init__(self, exact, minibatch_options, dtype):
         self.exact = exact
         self.minibatch_options = minibatch_options
         self.dtype = dtype
-        self.moments = None
-        self.minibatch = None
         self.widths_a = self.widths_b = None
-        self.n_samples = 0
+        self.carry: _Carry | None = None
 
-    def add(self, feats_a: list[jax.Array], feats_b: list[jax.Array] | None, names_a, names_b):
+    def start(self, widths_a, widths_b, same: bool) -> None:
+        widths_a, widths_b = tuple(widths_a), tuple(widths_b)
+        self.widths_a, self.widths_b = widths_a, widths_b
+        moments = minibatch = None
+        if self.exact:
+            # Against itself only x's moments are used; y is one zero column
+            # (streaming.update needs at least one neuron on each side).
+            d2 = 1 if same else sum(widths_b)
+            moments = streaming.init(sum(widths_a), d2, dtype=self.dtype)
+        if self.minibatch_options is not None:
+            init = minibatch_cka_init(self.dtype)
+            row = jax.tree.map(lambda leaf: jnp.stack([leaf] * len(widths_b)), init)
+            minibatch = (row,) * len(widths_a)
+        carry = _Carry(moments, minibatch, jnp.zeros((), int))
+        # Every leaf its own buffer: the carry is donated, and a buffer cannot be
+        # donated twice (the rows above share their zeros).
+        self.carry = jax.tree.map(lambda leaf: jnp.array(leaf, copy=True), carry)
+
+    def _check(self, feats_a: list[jax.Array], feats_b: list[jax.Array] | None) -> int:
         rows = {int(f.shape[0]) for f in feats_a + (feats_b or [])}
         if len(rows) != 1:
             raise ValueError(
@@ -330,55 +363,53 @@ class _Accumulator:
             )
         widths_a = tuple(int(f.shape[1]) for f in feats_a)
         widths_b = widths_a if feats_b is None else tuple(int(f.shape[1]) for f in feats_b)
-        if self.widths_a is None:
-            self.widths_a, self.widths_b = widths_a, widths_b
-            if self.exact:
-                # Against itself only x's moments are used; y is one zero column
-                # (streaming.update needs at least one neuron on each side).
-                d2 = 1 if feats_b is None else sum(widths_b)
-                self.moments = streaming.init(sum(widths_a), d2, dtype=self.dtype)
-            if self.minibatch_options is not None:
-                init = minibatch_cka_init(self.dtype)
-                row = jax.tree.map(lambda leaf: jnp.stack([leaf] * len(widths_b)), init)
-                self.minibatch = [row] * len(widths_a)
-                self._minibatch_row = _minibatch_row_update(self.minibatch_options)
-                # Each state keeps its HSIC sums in exact power-of-two scales of
-                # its own (see MinibatchCKAState), so a float32 state holds any
-                # magnitude.
-        elif (widths_a, widths_b) != (self.widths_a, self.widths_b):
+        if (widths_a, widths_b) != (self.widths_a, self.widths_b):
             raise ValueError(
                 f"layer widths changed between batches: {self.widths_a} / {self.widths_b} then "
                 f"{widths_a} / {widths_b} (sequence layers with tokens='flatten' need a fixed "
                 "length)."
             )
-        self.n_samples += rows.pop()
+        return rows.pop()
+
+    def add(self, carry: _Carry, feats_a: list[jax.Array], feats_b: list[jax.Array] | None):
+        """The carry after one batch (pure; traceable)."""
+        rows = self._check(feats_a, feats_b)
         feats_a = [f.astype(self.dtype) for f in feats_a]
         if feats_b is not None:
             feats_b = [f.astype(self.dtype) for f in feats_b]
-        if self.exact:
+        moments, minibatch = carry.moments, carry.minibatch
+        if moments is not None:
             xa = jnp.concatenate(feats_a, axis=1)
             if feats_b is None:
                 yb = jnp.zeros((xa.shape[0], 1), xa.dtype)
             else:
                 yb = jnp.concatenate(feats_b, axis=1)
-            self.moments = _update(self.moments, xa, yb)
-        if self.minibatch is not None:
-            # Zero columns change no distance and no inner product, so padding every
-            # layer to the widest leaves each kernel matrix as it is: one compiled row.
-            wa, wb = max(widths_a), max(widths_b)
+            moments = streaming.update(moments, xa, yb)
+        if minibatch is not None:
             cols = feats_a if feats_b is None else feats_b
-            ys = jnp.stack([_pad_to(f, (f.shape[0], wb)) for f in cols])
-            for i, fa in enumerate(feats_a):
-                x = _pad_to(fa, (fa.shape[0], wa))
-                self.minibatch[i] = self._minibatch_row(self.minibatch[i], x, ys)
+            # Zero columns change no distance and no inner product, so padding every
+            # layer to the widest leaves each kernel matrix as it is.
+            wa, wb = max(self.widths_a or (1,)), max(self.widths_b or (1,))
+            # Each state keeps its HSIC sums in exact power-of-two scales of its
+            # own (see MinibatchCKAState), so a float32 state holds any magnitude.
+            ys = jnp.stack([_pad_to(f, (rows, wb)) for f in cols])
+            options = self.minibatch_options or {}
+
+            def row(states, x):
+                return jax.vmap(lambda s, y: minibatch_cka_update(s, x, y, **options))(states, ys)
+
+            minibatch = tuple(
+                row(minibatch[i], _pad_to(fa, (rows, wa))) for i, fa in enumerate(feats_a)
+            )
+        return _Carry(moments, minibatch, carry.rows + rows)
 
     def statistics(self, names_a, names_b, same, reductions) -> LayerStatistics:
-        if self.widths_a is None or self.widths_b is None:
+        if self.carry is None or self.widths_a is None or self.widths_b is None:
             raise ValueError("no batches: the iterable of batches was empty.")
-        mb = None if self.minibatch is None else tuple(self.minibatch)
+        carry = self.carry
         return LayerStatistics(
-            moments=self.moments,
-            minibatch=mb,
+            moments=carry.moments,
+            minibatch=carry.minibatch,
             minibatch_options=dict(self.minibatch_options or {}),
             layers_a=tuple(names_a),
             layers_b=tuple(names_b),
@@ -386,17 +417,8 @@ class _Accumulator:
             widths_b=self.widths_b,
             same=same,
             reductions=reductions,
-            n_samples=self.n_samples,
+            n_samples=int(carry.rows),
         )
-
-
-def _minibatch_row_update(options: dict) -> Callable:
-    """``(row_state, x, ys) -> row_state``: :func:`jaxcca.minibatch_cka_update` vmapped over ys."""
-
-    def row(states, x, ys):
-        return jax.vmap(lambda s, y: minibatch_cka_update(s, x, y, **options))(states, ys)
-
-    return jax.jit(row)
 
 
 def _minibatch_options(minibatch_cka) -> dict | None:
@@ -420,6 +442,10 @@ def _as_models(m) -> tuple[list, bool]:
     return [m], False
 
 
+def _widths(feats) -> tuple[int, ...]:
+    return tuple(int(f.shape[1]) for f in feats)
+
+
 def accumulate_layers(
     a,
     b,
@@ -439,12 +465,21 @@ def accumulate_layers(
 ) -> LayerStatistics:
     """One pass of models over batches, accumulating every selected layer's statistics.
 
-    Every batch goes once through every model (under ``nnx.capture``, compiled
-    with ``nnx.jit``), each selected layer is reduced by :func:`reduce_layer`,
-    and the reduced layers of all models are added to one joint co-moment
-    accumulator (see the module docstring). Memory is ``O(D**2)``, ``D`` the
-    sum of the reduced widths of all selected layers; it does not grow with
-    the number of samples or of batches.
+    Every batch goes once through every model under ``nnx.capture``; each
+    selected layer is reduced by :func:`reduce_layer` and the reduced layers
+    of all models are added to one joint co-moment accumulator (see the
+    module docstring). Forward pass, reduction and update are one compiled
+    step whose accumulator is donated (updated in place), so a layer's full
+    output (e.g. a conv map) exists only inside that step, one layer at a
+    time as XLA schedules it. A batch of a new shape (an uneven last batch)
+    compiles the step once more. Memory is ``O(D**2)``, ``D`` the sum of the
+    reduced widths of all selected layers, plus one batch's forward pass; it
+    does not grow with the number of samples or of batches.
+
+    The models are not changed: the step runs on a copy of their state
+    (:func:`flax.nnx.split`), and any state update the call makes (random
+    streams, batch statistics in training mode) is discarded. Put models
+    with batch statistics or dropout in evaluation mode (``model.eval()``).
 
     Args:
       a: a Flax NNX model, or a list of models (e.g. checkpoints; their
@@ -466,7 +501,7 @@ def accumulate_layers(
         (``kernel``, ``sigma``, ``threshold``, ``debiased``). Costs a kernel
         evaluation per layer pair and batch.
       dtype: accumulation dtype (default float64 when enabled, else float32).
-      jit: compile the forward pass with ``nnx.jit``.
+      jit: compile the step (False runs it op by op, for debugging).
 
     Returns:
       A :class:`LayerStatistics` for :func:`similarity_matrix`.
@@ -483,50 +518,70 @@ def accumulate_layers(
     models_b, many_b = ([], False) if same else _as_models(b)
     acc = _Accumulator(exact, _minibatch_options(minibatch_cka), dtype or _default_dtype())
     fn = call if call is not None else (lambda m, v: m(v))
+    graphdefs_a, states_a = zip(*(nnx.split(m) for m in models_a), strict=True)
+    graphdefs_b, states_b = (
+        zip(*(nnx.split(m) for m in models_b), strict=True) if models_b else ((), ())
+    )
+    what_a = [f"model {k} ({type(m).__name__})" for k, m in enumerate(models_a)]
+    what_b = [f"model {k} ({type(m).__name__})" for k, m in enumerate(models_b)]
 
-    def make_forward():
-        order: list[str] = []
+    def captured_names(graphdefs, states, batch) -> list[list[str]]:
+        """Every model's layer names, in capture order, from an abstract forward pass."""
+        order: list[list[str]] = []
 
-        def forward(model, batch):
-            acts = capture_layers(model, batch, call=fn, outputs=outputs)
-            order[:] = list(acts)  # jit returns dicts sorted by key; keep capture order
-            return tuple(acts.values())
+        def run(states, batch):
+            order.clear()
+            for graphdef, state in zip(graphdefs, states, strict=True):
+                acts = capture_layers(nnx.merge(graphdef, state), batch, call=fn, outputs=outputs)
+                order.append(list(acts))  # jit sorts dict keys; keep capture order
 
-        compiled = nnx.jit(forward) if jit else forward
+        jax.eval_shape(run, states, batch)
+        return order
 
-        def run(model, batch):
-            values = compiled(model, batch)
-            return dict(zip(order, values, strict=True))
+    def features(graphdefs, states, names, whats, batch, m) -> list[jax.Array]:
+        feats = []
+        for graphdef, state, picked, what in zip(graphdefs, states, names, whats, strict=True):
+            model = nnx.merge(graphdef, state)
+            acts = capture_layers(model, batch, call=fn, outputs=outputs, layers=picked)
+            feats += _reduced_batch(acts, picked, conv, tokens, m, what)
+        return feats
 
-        return run
+    def make_step(batch, m):
+        """Layer names and widths from the first batch; the compiled step."""
+        found = captured_names(graphdefs_a, states_a, batch)
+        names_a = [select_layers(n, layers_a, what=w) for n, w in zip(found, what_a, strict=True)]
+        names_b = []
+        if not same:
+            found = captured_names(graphdefs_b, states_b, batch)
+            names_b = [
+                select_layers(n, layers_b, what=w) for n, w in zip(found, what_b, strict=True)
+            ]
 
-    forwards: dict[int, Callable] = {}
-    names: dict[int, tuple[str, ...]] = {}
+        def both(states_a, states_b, batch, m):
+            fa = features(graphdefs_a, states_a, names_a, what_a, batch, m)
+            fb = None if same else features(graphdefs_b, states_b, names_b, what_b, batch, m)
+            return fa, fb
 
-    def side(models, many, layers, offset, batch, m):
-        feats, labels = [], []
-        for k, model in enumerate(models):
-            key = offset + k
-            if key not in forwards:
-                forwards[key] = make_forward()
-            acts = forwards[key](model, batch)
-            if key not in names:
-                what = f"model {k} ({type(model).__name__})"
-                names[key] = select_layers(list(acts), layers, what=what)
-            prefix = f"{k}:" if many else ""
-            feats += _reduced_batch(acts, names[key], conv, tokens, m, type(model).__name__)
-            labels += [prefix + n for n in names[key]]
-        return feats, labels
+        shapes_a, shapes_b = jax.eval_shape(both, states_a, states_b, batch, m)
+        acc.start(_widths(shapes_a), _widths(shapes_b or shapes_a), same)
 
-    labels_a = labels_b = ()
+        def one_step(carry, states_a, states_b, batch, m):
+            return acc.add(carry, *both(states_a, states_b, batch, m))
+
+        return (jax.jit(one_step, donate_argnums=0) if jit else one_step), names_a, names_b
+
+    step, names_a, names_b = None, [], []
     for batch in batches:
         m = None if mask is None else mask(batch)
-        feats_a, labels_a = side(models_a, many_a, layers_a, 0, batch, m)
-        feats_b = None
-        labels_b = labels_a
-        if not same:
-            feats_b, labels_b = side(models_b, many_b, layers_b, len(models_a), batch, m)
-        acc.add(feats_a, feats_b, labels_a, labels_b)
+        if step is None:
+            step, names_a, names_b = make_step(batch, m)
+        acc.carry = step(acc.carry, states_a, states_b, batch, m)
+
+    def labels(names, many):
+        return [f"{k}:{n}" if many else n for k, picked in enumerate(names) for n in picked]
+
+    labels_a = labels(names_a, many_a)
+    labels_b = labels_a if same else labels(names_b, many_b)
     return acc.statistics(labels_a, labels_b, same, {"conv": conv, "tokens": tokens})
 
 
@@ -592,14 +647,25 @@ def accumulate_activations(
     if step < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     acc = _Accumulator(exact, _minibatch_options(minibatch_cka), dtype or _default_dtype())
+
+    def both(part_a, part_b, m):
+        fa = _reduced_batch(part_a, names_a, conv, tokens, m, "a")
+        fb = None if same else _reduced_batch(part_b, names_b, conv, tokens, m, "b")
+        return fa, fb
+
+    def one_step(carry, part_a, part_b, m):
+        return acc.add(carry, *both(part_a, part_b, m))
+
+    add = jax.jit(one_step, donate_argnums=0)
     for lo in range(0, n, step):
         sl = slice(lo, min(lo + step, n))
         m = None if mask is None else jnp.asarray(mask)[sl]
-        fa = _reduced_batch({k: v[sl] for k, v in sel_a.items()}, names_a, conv, tokens, m, "a")
-        fb = None
-        if not same:
-            fb = _reduced_batch({k: v[sl] for k, v in sel_b.items()}, names_b, conv, tokens, m, "b")
-        acc.add(fa, fb, names_a, names_b)
+        part_a = {k: jnp.asarray(v[sl]) for k, v in sel_a.items()}
+        part_b = None if same else {k: jnp.asarray(v[sl]) for k, v in sel_b.items()}
+        if acc.carry is None:
+            shapes_a, shapes_b = jax.eval_shape(both, part_a, part_b, m)
+            acc.start(_widths(shapes_a), _widths(shapes_b or shapes_a), same)
+        acc.carry = add(acc.carry, part_a, part_b, m)
     return acc.statistics(names_a, names_b, same, {"conv": conv, "tokens": tokens})
 
 
@@ -614,15 +680,24 @@ def _slices(widths) -> list[slice]:
 
 
 def _blocks(moments: streaming.CovarianceState, same: bool):
-    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment, in the units of the data."""
-    sx = jnp.where(jnp.isfinite(moments.scale_x), moments.scale_x, 1.0)
-    sy = jnp.where(jnp.isfinite(moments.scale_y), moments.scale_y, 1.0)
-    sxx = moments.sxx / (sx[:, None] * sx[None, :])
+    """``(S_aa, mean_a, S_bb, mean_b, S_ab)`` of the joint co-moment, in the units of the data.
+
+    NumPy arrays: the finalisation slices and pads them into per-class stacks
+    on the host, so assembling the blocks compiles nothing.
+    """
+
+    def unit(scale):
+        scale = np.asarray(scale)
+        return np.where(np.isfinite(scale), scale, 1.0)
+
+    sx, sy = unit(moments.scale_x), unit(moments.scale_y)
+    sxx = np.asarray(moments.sxx) / (sx[:, None] * sx[None, :])
+    mean_x = np.asarray(moments.mean_x)
     if same:
-        return sxx, moments.mean_x, sxx, moments.mean_x, sxx
-    syy = moments.syy / (sy[:, None] * sy[None, :])
-    sxy = moments.sxy / (sx[:, None] * sy[None, :])
-    return sxx, moments.mean_x, syy, moments.mean_y, sxy
+        return sxx, mean_x, sxx, mean_x, sxx
+    syy = np.asarray(moments.syy) / (sy[:, None] * sy[None, :])
+    sxy = np.asarray(moments.sxy) / (sx[:, None] * sy[None, :])
+    return sxx, mean_x, syy, np.asarray(moments.mean_y), sxy
 
 
 def _layer_scale_blocks(moments: streaming.CovarianceState, same: bool, sl_a, sl_b):
@@ -700,36 +775,43 @@ def _pad_to(m: jax.Array, shape) -> jax.Array:
 
 
 def _width_classes(widths) -> dict[int, list[int]]:
-    """Layers grouped by padded width: the next power of two (at least 8).
+    """Layers grouped by padded width: the next power of two, at least 64.
 
-    Each class is finalised by one compiled, vmapped program on blocks padded
-    to the class width, so a pair of narrow layers never pays for the widest
-    layer's decompositions, padding costs less than 2x per side, and the
-    number of programs grows with the number of distinct classes (at most
-    ``log2`` of the widest layer), not with the number of layers.
+    Each class is whitened by one compiled, vmapped program, and each pair of
+    classes by another, on blocks padded to the class width: a pair of narrow
+    layers never pays for the widest layer's decompositions, padding costs
+    less than 2x per side above 64, and the number of programs grows with the
+    number of distinct classes (at most ``log2`` of the widest layer), not
+    with the number of layers. Below 64 neurons the decompositions cost less
+    than compiling one more program, so every narrow layer shares one class.
     """
     classes: dict[int, list[int]] = {}
     for i, w in enumerate(widths):
-        classes.setdefault(max(8, 1 << max(int(w) - 1, 0).bit_length()), []).append(i)
+        classes.setdefault(max(64, 1 << max(int(w) - 1, 0).bit_length()), []).append(i)
     return classes
 
 
+def _pad_host(m: np.ndarray, shape) -> np.ndarray:
+    """:func:`_pad_to` on the host (no compiled program per block shape)."""
+    return np.pad(m, [(0, t - s) for s, t in zip(m.shape, shape, strict=True)])
+
+
 def _diagonal_stack(s, mean, slices, width):
-    covs = jnp.stack([_pad_to(s[sl, sl], (width, width)) for sl in slices])
-    means = jnp.stack([_pad_to(mean[sl], (width,)) for sl in slices])
+    covs = np.stack([_pad_host(s[sl, sl], (width, width)) for sl in slices])
+    means = np.stack([_pad_host(mean[sl], (width,)) for sl in slices])
     return covs, means
 
 
 def _cross_block(sab, slices_a, slices_b, wa, wb):
-    return jnp.stack(
-        [jnp.stack([_pad_to(sab[si, sj], (wa, wb)) for sj in slices_b]) for si in slices_a]
+    return np.stack(
+        [np.stack([_pad_host(sab[si, sj], (wa, wb)) for sj in slices_b]) for si in slices_a]
     )
 
 
 def _cka_matrix(saa, sbb, sab, sl_a, sl_b) -> np.ndarray:
-    na = np.array([float(jnp.sqrt(jnp.sum(saa[s, s] ** 2))) for s in sl_a])
-    nb = np.array([float(jnp.sqrt(jnp.sum(sbb[s, s] ** 2))) for s in sl_b])
-    sq = np.asarray(sab) ** 2
+    na = np.array([np.sqrt(np.sum(saa[s, s] ** 2)) for s in sl_a])
+    nb = np.array([np.sqrt(np.sum(sbb[s, s] ** 2)) for s in sl_b])
+    sq = sab**2
     starts_a = [s.start for s in sl_a]
     starts_b = [s.start for s in sl_b]
     num = np.add.reduceat(np.add.reduceat(sq, starts_a, axis=0), starts_b, axis=1)
@@ -851,9 +933,9 @@ def _exact_matrix(stats: LayerStatistics, measure: str, options: dict) -> np.nda
         tr_a = np.zeros(len(sl_a))
         tr_b = np.zeros(len(sl_b))
         for w, idx in classes_a.items():
-            tr_a[idx] = np.asarray(jnp.trace(diag_a[w][0], axis1=1, axis2=2))
+            tr_a[idx] = np.trace(diag_a[w][0], axis1=1, axis2=2)
         for w, idx in classes_b.items():
-            tr_b[idx] = np.asarray(jnp.trace(diag_b[w][0], axis1=1, axis2=2))
+            tr_b[idx] = np.trace(diag_b[w][0], axis1=1, axis2=2)
         for wa in classes_a:
             for wb in classes_b:
                 fill(wa, wb, _nuclear_block(crosses(wa, wb)))

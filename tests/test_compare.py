@@ -190,6 +190,29 @@ def test_compare_models_equals_pairwise_on_captured_activations():
         np.testing.assert_allclose(got, np.asarray(ref), rtol=1e-9, atol=1e-12)
 
 
+def test_one_pass_traces_once_per_batch_shape_and_leaves_the_model_alone():
+    shapes = []
+
+    class Counting(TinyNet):
+        def __call__(self, x):
+            shapes.append(x.shape[0])  # runs only while tracing inside the pass
+            return super().__call__(x)
+
+    model = Counting(nnx.Rngs(0))
+    before = jax.tree.map(np.asarray, nnx.state(model))
+    x = _images(107, seed=9)
+    counts = []
+    for k in (3, 6):
+        shapes.clear()
+        batches = [x[16 * i : 16 * (i + 1)] for i in range(k)] + [x[100:]]
+        jaxcca.compare(model, None, batches)
+        counts.append(len(shapes))
+        assert set(shapes) == {16, 7}
+    assert counts[0] == counts[1]  # twice the batches, no more traces
+    after = jax.tree.map(np.asarray, nnx.state(model))
+    jax.tree.map(np.testing.assert_array_equal, before, after)
+
+
 def test_compare_checkpoints_and_self():
     models = [TinyNet(nnx.Rngs(s)) for s in range(2)]
     x = _images(60, seed=5)
