@@ -464,7 +464,15 @@ def _assemble(fwd, bwd, tiles, m1, m2, b1, b2):
 
 @functools.lru_cache(maxsize=64)
 def _compiled_prepare(measure, prep_opts, devices):
-    fn = jax.vmap(functools.partial(MEASURES[measure].prepare, **dict(prep_opts)))
+    one = functools.partial(MEASURES[measure].prepare, **dict(prep_opts))
+    # On CPU one representation after another: whiten decides with lax.cond
+    # whether it needs its second n-sized pass, and under vmap a cond becomes a
+    # select that computes both branches for every representation. (CPU runs
+    # the batch's small decompositions one after another anyway.)
+    if devices[0].platform == "cpu":
+        fn = functools.partial(jax.lax.map, one)
+    else:
+        fn = jax.vmap(one)
     # Replicated over the mesh: every device (and host) holds all bases.
     sharding = jax.sharding.NamedSharding(Mesh(np.array(devices), ("tiles",)), P())
     return jax.jit(fn, out_shardings=sharding)
