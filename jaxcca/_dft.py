@@ -274,19 +274,33 @@ def _grid_mean(plan, rho, rank_x, rank_y, dtype):
     return jnp.sum(mult[:, None] * rho) / jnp.maximum(total_k, 1).astype(dtype)
 
 
+def _per_frequency(fn, zx, zy):
+    """``fn(zx[f], zy[f])`` for every frequency ``f``, stacked.
+
+    On CPU one frequency after another: whitening decides with ``lax.cond``
+    whether it needs its second ``n``-sized pass, and under ``vmap`` a cond
+    becomes a select that computes both branches at every frequency (the
+    small decompositions run one after another on CPU anyway). Other backends
+    batch the frequencies.
+    """
+    if jax.default_backend() == "cpu":
+        return jax.lax.map(lambda z: fn(*z), (zx, zy))
+    return jax.vmap(fn)(zx, zy)
+
+
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _dft_cca_similarity(x, y, epsilon):
     plan, zx, zy, _ = _coefficients(x, y)
     fn = functools.partial(_frequency_rho, epsilon=epsilon)
-    rho, rank_x, rank_y = jax.vmap(fn)(zx, zy)
+    rho, rank_x, rank_y = _per_frequency(fn, zx, zy)
     return _grid_mean(plan, rho, rank_x, rank_y, x.dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _dft_cca(x, y, epsilon) -> DFTCCAResult:
     plan, zx, zy, rel_x = _coefficients(x, y)
-    fn = functools.partial(_frequency_rho_weights, epsilon=epsilon)
-    rho, alpha, rank_x, rank_y = jax.vmap(fn, in_axes=(0, 0, None))(zx, zy, rel_x)
+    fn = functools.partial(_frequency_rho_weights, rel_x=rel_x, epsilon=epsilon)
+    rho, alpha, rank_x, rank_y = _per_frequency(fn, zx, zy)
     mult = jnp.asarray(plan["multiplicity"], x.dtype)
     total = jnp.sum(mult[:, None] * alpha)
     weights = alpha / jnp.where(total > 0, total, 1.0)

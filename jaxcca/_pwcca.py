@@ -11,7 +11,13 @@ from jax.typing import ArrayLike
 
 from jaxcca._cca import canonical_directions
 from jaxcca._checks import as_pair, raise_if_not_finite, validate_convention
-from jaxcca._linalg import eigh_nograd, orthonormalize_columns, psd_sqrt_from_svd, safe_svd
+from jaxcca._linalg import (
+    eigh_nograd,
+    orthonormalize_columns,
+    psd_sqrt_from_svd,
+    safe_svd,
+    sequential_batching_on_cpu,
+)
 from jaxcca._numerics import first_k, mean_correlation, mm, n_trivial
 from jaxcca._results import PWCCAResult
 from jaxcca._whiten import cross_product, whiten
@@ -58,14 +64,41 @@ def canonical_tie_basis(u: jax.Array, rho: jax.Array, r: jax.Array, valid: jax.A
     tied = (rho_c[:-1] - rho_c[1:]) <= 64.0 * float(np.finfo(dtype).eps)
     block = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(~tied, dtype=jnp.int32)])
     block = jnp.where(valid, block, p + jnp.arange(p, dtype=jnp.int32))
-    proj = mm(c(u).T, c(r))
-    m = mm(proj, proj.T)
-    m = m / jnp.maximum(jnp.trace(m), float(np.finfo(dtype).tiny))
-    # Blocks are kept apart (and in order) by offsets larger than any
-    # eigenvalue of m, which lie in [0, 1].
-    m = jnp.where(block[:, None] == block[None, :], m, 0.0) - 2.0 * jnp.diag(block.astype(dtype))
-    _, vecs = eigh_nograd(m)
-    return mm(u, c(vecs[:, ::-1]))
+    # Only a block of two or more valid directions needs a rotation; without
+    # one the rotation is the identity (see _tie_rotation_impl) and nothing is
+    # computed. Non-finite input takes the full path, so NaN passes as before.
+    has_ties = jnp.any(tied & valid[:-1] & valid[1:])
+    has_ties = has_ties | ~jnp.all(jnp.isfinite(rho_c)) | ~jnp.all(jnp.isfinite(c(u)))
+    return mm(u, c(_tie_rotation(c(u), c(r), block, has_ties)))
+
+
+def _tie_rotation_impl(u, r, block, has_ties):
+    """The ``(p, p)`` rotation of :func:`canonical_tie_basis`; the identity without ties.
+
+    Without ties every block is one direction, so the matrix below is diagonal
+    with strictly descending entries (values in [0, 1] minus twice the block
+    index): its eigenvectors in descending order are the identity up to signs,
+    which PWCCA's absolute values ignore.
+    """
+    dtype = u.dtype
+
+    def rotation():
+        proj = mm(u.T, r)
+        m = mm(proj, proj.T)
+        m = m / jnp.maximum(jnp.trace(m), float(np.finfo(dtype).tiny))
+        # Blocks are kept apart (and in order) by offsets larger than any
+        # eigenvalue of m, which lie in [0, 1].
+        same = block[:, None] == block[None, :]
+        m = jnp.where(same, m, 0.0) - 2.0 * jnp.diag(block.astype(dtype))
+        return eigh_nograd(m)[1][:, ::-1]
+
+    return jax.lax.cond(has_ties, rotation, lambda: jnp.eye(u.shape[1], dtype=dtype))
+
+
+# Batched on CPU as a sequential map of unbatched calls, so that the lax.cond
+# above stays a branch under vmap (pairwise vmaps over pairs; a vmapped cond
+# becomes a select that computes the eigendecomposition for every pair).
+_tie_rotation = sequential_batching_on_cpu(_tie_rotation_impl)
 
 
 def projection_weights(proj: jax.Array, valid: jax.Array) -> jax.Array:

@@ -9,6 +9,8 @@ import pytest
 
 import jaxcca
 from jaxcca import streaming as st
+from jaxcca._linalg import safe_svd
+from jaxcca._whiten import cross_product, whiten
 
 from .test_bad_inputs import BY_NAME, run_case
 
@@ -190,6 +192,23 @@ def test_pwcca_ties_depend_on_the_data_alone(dtype, tol, convention):
     paired = jaxcca.pairwise([x], [y], measure="pwcca", convention=convention)[0, 0]
     np.testing.assert_allclose(moved, base, atol=tol)
     np.testing.assert_allclose(float(paired), base, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pwcca_tie_rotation_without_ties_is_the_identity(dtype):
+    # canonical_tie_basis skips its eigendecomposition when no correlations
+    # tie; the skipped rotation must be what the eigendecomposition gives there.
+    from jaxcca._pwcca import _tie_rotation_impl
+
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((200, 12)).astype(dtype), rng.standard_normal((200, 9)).astype(dtype)
+    wx, wy = whiten(x), whiten(y)
+    u, s, _ = safe_svd(cross_product(wx, wy))
+    assert np.all(np.diff(np.asarray(s)) < -1e-3)  # distinct correlations: every block alone
+    block = jnp.arange(s.shape[0], dtype=jnp.int32)
+    full = _tie_rotation_impl(u, wx.r, block, jnp.asarray(True))
+    skipped = _tie_rotation_impl(u, wx.r, block, jnp.asarray(False))
+    np.testing.assert_array_equal(np.abs(np.asarray(full)), np.asarray(skipped))
 
 
 # 6. Validation --------------------------------------------------------------
