@@ -104,23 +104,29 @@ def layer_similarity(acts: dict, picks, a: str, b: str, width: int) -> np.ndarra
 
 def end_layers(model, images, config: str) -> dict[str, np.ndarray]:
     """The final network's layers with its batch norms (convnet) or block branches (resnet)."""
-    extra = {"batch_norm": True} if config == "svcca_convnet" else {"branches": True}
-    feats = model.features(jnp.asarray(images), **extra)
+    if config == "svcca_convnet":
+        feats = model.features(jnp.asarray(images), batch_norm=True)
+    else:  # the stem, every block's branch and output: the layers the stripes are made of
+        feats = model.features(jnp.asarray(images), branches=True)
+        feats = {k: v for k, v in feats.items() if k == "stem" or k.startswith("block")}
     return {k: np.asarray(v, np.float32) for k, v in feats.items() if k != "logits"}
 
 
 def end_pairs(feats: dict, config: str) -> list[list]:
     """``[a, b, SVCCA]`` of the pairs the batch norm and stripe claims read.
 
-    Convnet: every pair of consecutive layers. Resnet: every pair of layers.
-    Each pair compared on the coarser grid of the two, as the matrices are.
+    Convnet: every pair of consecutive layers. Resnet: every pair of two
+    residual-stream layers and every pair of two branch layers. Each pair
+    compared on the coarser grid of the two, as the matrices are.
     """
     names = list(feats)
     width = max(v.shape[-1] for v in feats.values())
     if config == "svcca_convnet":
         pairs = list(zip(names[:-1], names[1:], strict=True))
     else:
-        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+        pairs = [
+            (a, b) for i, a in enumerate(names) for b in names[i + 1 :] if _stream(a) == _stream(b)
+        ]
     found = []
     for a, b in pairs:
         size = min(
