@@ -50,7 +50,7 @@ import numpy as np
 import jaxcca
 from reproduce import claims as C
 from reproduce.experiments import _svcca_group as group
-from reproduce.experiments._common import save_results
+from reproduce.experiments._common import save_figure, save_results
 from reproduce.io import pyplot
 from reproduce.train import read_activations
 
@@ -348,11 +348,15 @@ def table(results: dict) -> str:
 
 
 def figure(results: dict, path: pathlib.Path) -> None:
-    """Per architecture (first network): the four matrices, and every layer's curve."""
+    """Per architecture: four matrices and the curves (first network); the claimed pairs.
+
+    The last panel holds the final pairs of the batch norm and stripe claims
+    over every network (each dot a pair).
+    """
     plt = pyplot()
     firsts = [next(n for n in results["networks"] if n["config"] == c) for c in CONFIGS]
     firsts = [n for n in firsts if n is not None]
-    fig, axes = plt.subplots(len(firsts), 5, figsize=(16, 3.3 * len(firsts)), squeeze=False)
+    fig, axes = plt.subplots(len(firsts), 6, figsize=(19, 3.3 * len(firsts)), squeeze=False)
     for row, n in zip(axes, firsts, strict=True):
         layers = n["layers"]
         for ax, m, s in zip(row[:4], n["matrices"], n["matrix_steps"], strict=False):
@@ -368,6 +372,32 @@ def figure(results: dict, path: pathlib.Path) -> None:
         row[4].set_xlabel("step")
         row[4].set_ylabel("SVCCA with final")
         row[4].legend(fontsize=5, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _pairs_panel(row[5], [m for m in results["networks"] if m["config"] == n["config"]])
+    save_figure(fig, path, dpi=110)
+
+
+def _pairs_panel(ax, nets) -> None:
+    """Final SVCCA of the claimed pairs against their baseline pairs, every network."""
+    nets = [n for n in nets if "end_pairs" in n]
+    if not nets:
+        ax.axis("off")
+        return
+    if nets[0]["config"] == "svcca_convnet":
+        names = ("batch norm: output / input", "other consecutive layers")
+        groups = [
+            [v for n in nets for a, b, v in n["end_pairs"] if (a == f"{b}_in") is f]
+            for f in (True, False)
+        ]
+    else:
+        names = ("residual stream pairs", "branch pairs")
+        groups = [
+            [v for n in nets for a, _, v in n["end_pairs"] if _stream(a) is f]
+            for f in (True, False)
+        ]
+    rng = np.random.default_rng(0)
+    for i, vals in enumerate(groups):
+        ax.plot(i + 0.08 * rng.standard_normal(len(vals)), vals, "o", ms=3, alpha=0.7)
+    ax.set_xticks([0, 1], names, fontsize=6)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("final SVCCA", fontsize=7)
+    ax.set_title(f"{nets[0]['config']}: {len(nets)} networks", fontsize=8)
