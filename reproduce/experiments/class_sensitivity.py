@@ -44,7 +44,7 @@ import jaxcca
 from reproduce import claims as C
 from reproduce.configs import select
 from reproduce.experiments import _svcca_group as group
-from reproduce.experiments._common import save_results
+from reproduce.experiments._common import save_figure, save_results
 from reproduce.io import pyplot
 
 TITLE = "Class sensitivity: DFT-CCA of each layer with one class's logit"
@@ -243,6 +243,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         title=f"digit (solid: close pair; thick: distinct {DISTINCT})",
         title_fontsize=6,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

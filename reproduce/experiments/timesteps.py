@@ -264,6 +264,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
             ax.set_yticks(range(len(pos)), pos, fontsize=6)
             ax.set_title(f"{k}: {m}", fontsize=8)
             fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    K.save_figure(fig, path, dpi=100)
