@@ -141,6 +141,27 @@ class LSTMLanguageModel(_SownModel):
         out["logits"] = self.out_layer(h)
         return out
 
+    def states(self, ids) -> dict:
+        """Every LSTM layer's hidden and cell state at every timestep, ``(B, T, hidden)``.
+
+        ``"lstmK"`` is the hidden state (as :meth:`features` gives it) and
+        ``"lstmK_cell"`` the cell state, the cell run step by step from a zero
+        carry as ``nnx.RNN`` runs it (PWCCA figures A2-A4 compare both).
+        """
+        out = {}
+        h = self.embed(ids)
+        for i, lstm in enumerate(self.lstms):
+            cell = lstm.cell
+            zeros = jnp.zeros((h.shape[0], cell.hidden_features), h.dtype)
+            carry, hs, cs = (zeros, zeros), [], []
+            for t in range(h.shape[1]):
+                carry, y = cell(carry, h[:, t])
+                cs.append(carry[0])
+                hs.append(y)
+            h = jnp.stack(hs, axis=1)
+            out[f"lstm{i + 1}"], out[f"lstm{i + 1}_cell"] = h, jnp.stack(cs, axis=1)
+        return out
+
 
 def _scaled(base: int, width: float) -> int:
     return max(1, int(round(base * width)))
@@ -181,25 +202,37 @@ class SVCCAConvNet(_SownModel):
         self.bn_fc2 = nnx.BatchNorm(f[1], rngs=rngs)
         self.out_layer = nnx.Linear(f[1], num_classes, rngs=rngs)
 
-    def features(self, x) -> dict:
-        """Every layer's activations on images ``(N, H, W, C)``."""
+    def features(self, x, *, batch_norm: bool = False) -> dict:
+        """Every layer's activations on images ``(N, H, W, C)``, bottom to top.
+
+        With ``batch_norm=True`` every batch norm's input and output (before the
+        ReLU) are added as ``"<bn>_in"`` and ``"<bn>"`` just below the layer they
+        feed (SVCCA figure 4 lists batch norm layers on their own).
+        """
         relu = jax.nn.relu
         out = {}
+
+        def normed(name, z):
+            b = getattr(self, name)(z)
+            if batch_norm:
+                out[f"{name}_in"], out[name] = z, b
+            return b
+
         h = relu(self.conv[0](x))
         out["conv1"] = h
-        h = relu(self.bn_conv2(self.conv[1](h)))
+        h = relu(normed("bn_conv2", self.conv[1](h)))
         out["conv2"] = h
         h = _pool(h)
         h = relu(self.conv[2](h))
         out["conv3"] = h
         h = relu(self.conv[3](h))
         out["conv4"] = h
-        h = relu(self.bn_conv5(self.conv[4](h)))
+        h = relu(normed("bn_conv5", self.conv[4](h)))
         out["conv5"] = h
         h = _pool(h).reshape(h.shape[0], -1)
-        h = relu(self.bn_fc1(self.fc1(h)))
+        h = relu(normed("bn_fc1", self.fc1(h)))
         out["fc1"] = h
-        h = relu(self.bn_fc2(self.fc2(h)))
+        h = relu(normed("bn_fc2", self.fc2(h)))
         out["fc2"] = h
         out["logits"] = self.out_layer(h)
         return out
@@ -220,9 +253,12 @@ class _Block(nnx.Module):
             self.proj = None
             self.bn_proj = None
 
+    def branch(self, x):
+        """The residual branch's first layer, ``relu(bn1(conv1(x)))`` (off the skip path)."""
+        return jax.nn.relu(self.bn1(self.conv1(x)))
+
     def __call__(self, x):
-        h = jax.nn.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
+        h = self.bn2(self.conv2(self.branch(x)))
         skip = x if self.proj is None else self.bn_proj(self.proj(x))
         return jax.nn.relu(h + skip)
 
@@ -263,12 +299,19 @@ class ResNet(_SownModel):
         blocks = tuple(f"block{i + 1}" for i in range(len(self.blocks)))
         return ("stem", *blocks, "pool", "logits")
 
-    def features(self, x) -> dict:
-        """Every layer's activations on images ``(N, H, W, C)``."""
+    def features(self, x, *, branches: bool = False) -> dict:
+        """Every layer's activations on images ``(N, H, W, C)``, bottom to top.
+
+        With ``branches=True`` each block's residual-branch layer (off the skip
+        path, :meth:`_Block.branch`) is added as ``"blockK_branch"`` just below
+        ``"blockK"``.
+        """
         out = {}
         h = jax.nn.relu(self.bn_stem(self.stem(x)))
         out["stem"] = h
         for i, block in enumerate(self.blocks):
+            if branches:
+                out[f"block{i + 1}_branch"] = block.branch(h)
             h = block(h)
             out[f"block{i + 1}"] = h
         h = jnp.mean(h, axis=(1, 2))

@@ -244,3 +244,76 @@ def shared_lstm_group(out: pathlib.Path, preset: str, n: int, *, data_dir=None, 
         log=log,
         every=max(1, steps // SHARED_CHECKPOINTS),
     )
+
+
+# ----------------------------------------------------------------------------- SVCCA directions
+# (SVCCA figs 1-3 and section 4.4: svcca_projection and toy_regression)
+
+
+def top_singular_vectors(a0: np.ndarray, keep: float) -> np.ndarray:
+    """The top right singular vectors holding ``keep`` of the variance, ``(d, k)``."""
+    _, s, vt = np.linalg.svd(a0, full_matrices=False)
+    frac = np.cumsum(s**2) / np.sum(s**2)
+    return vt[: int(np.searchsorted(frac, keep - 1e-12)) + 1].T
+
+
+def svcca_directions(a: np.ndarray, b: np.ndarray, *, keep: float = 0.99):
+    """SVCCA directions of ``a`` with ``b`` in ``a``'s neuron space: ``(W (d, p), rho (p,))``.
+
+    SVD of each centred layer to ``keep`` of its variance, then CCA of the two
+    reductions (QR whitening and the SVD of the whitened cross product, in
+    float64); ``W``'s columns are ordered by canonical correlation. Its
+    correlations are those of ``jaxcca.svcca(a, b, keep=keep)`` (checked in the
+    tests); NumPy here because the reduced widths vary from layer to layer and
+    every new shape would be a new compilation.
+    """
+    a0, b0 = a - a.mean(0), b - b.mean(0)
+    va, vb = top_singular_vectors(a0, keep), top_singular_vectors(b0, keep)
+    qa, ra = np.linalg.qr(a0 @ va)
+    qb, _ = np.linalg.qr(b0 @ vb)
+    u, rho, _ = np.linalg.svd(qa.T @ qb, full_matrices=False)
+    return va @ np.linalg.solve(ra, u), np.clip(rho, 0.0, 1.0)
+
+
+def projection(a: np.ndarray, w: np.ndarray):
+    """``(mean, P)``: least-squares reconstruction of ``a`` from its coordinates on ``w``."""
+    mean = a.mean(0)
+    z = (a - mean) @ w
+    coef, *_ = np.linalg.lstsq(z, a - mean, rcond=None)
+    return jnp.asarray(mean, jnp.float32), jnp.asarray(w @ coef, jnp.float32)
+
+
+def projection_r2(a: np.ndarray, w: np.ndarray, read_out, target: np.ndarray) -> float:
+    """R^2 of ``target`` against the read-out of ``a`` kept in the span of ``w``'s columns.
+
+    ``a`` ``(n, d)`` is replaced by its :func:`projection` onto ``w`` ``(d, k)``
+    (the rest at its mean), then mapped by the affine ``read_out = (W, b)``; the
+    R^2 is ``1 - SSE / SST`` over every output, in float64.
+    """
+    mean, p = (np.asarray(v, np.float64) for v in projection(a, w))
+    w_out, b_out = (np.asarray(v, np.float64) for v in read_out)
+    return r2((mean + (a - mean) @ p) @ w_out + b_out, target)
+
+
+def r2(pred, y) -> float:
+    """Coefficient of determination of ``pred`` for ``y`` (every column pooled)."""
+    return float(1.0 - np.sum((pred - y) ** 2) / np.sum((y - y.mean(0)) ** 2))
+
+
+def per_pair(pairs, fn) -> np.ndarray:
+    """``fn(pair, layer)`` averaged over each pair's ``"layers"`` (a list or a dict), per pair."""
+
+    def layers(p):
+        found = p["layers"]
+        return found.values() if isinstance(found, dict) else found
+
+    return np.asarray([np.mean([fn(p, la) for la in layers(p)]) for p in pairs])
+
+
+def save_figure(fig, path: pathlib.Path, *, dpi: int = 120) -> None:
+    """Lays out ``fig``, writes it to ``path`` and closes it (every experiment's last step)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

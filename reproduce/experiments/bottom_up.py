@@ -13,6 +13,21 @@ checkpoints every few steps):
   SVCCA; two layers of different resolution are compared on the coarser grid
   (the finer map average-pooled to it), a fully connected layer as a 1x1 map.
 
+Two more patterns of the figure are measured on the final networks (the group
+keeps only its last checkpoints' parameters, so not through training), with
+the same SVCCA, on layers the probe activations do not hold:
+
+* batch norm layers stay nearly identical to the layer before them (the paper:
+  scale invariance): SVCCA of every batch norm's output with its input in the
+  convnet, against every other pair of consecutive layers (conv, ReLU, pool
+  or dense steps) of the same networks;
+* the resnet's stripes come from the skip connections: with each block's
+  residual-branch layer (``relu(bn1(conv1(x)))``) placed between the block's
+  input and output, pairs of residual-stream layers (stem and block outputs,
+  joined by skip connections) are more similar than pairs of branch layers the
+  same number of layers apart (mean over separations of stream minus branch
+  SVCCA); null: which pairs at a separation are "stream" permuted.
+
 Claim (per architecture): a layer's convergence time, the normalised area above
 its curve ``mean_t (1 - s(t)) / (1 - s(0))`` over every checkpoint (not one
 threshold crossing), rises with depth. Statistic: Spearman correlation of depth
@@ -35,7 +50,7 @@ import numpy as np
 import jaxcca
 from reproduce import claims as C
 from reproduce.experiments import _svcca_group as group
-from reproduce.experiments._common import save_results
+from reproduce.experiments._common import save_figure, save_results
 from reproduce.io import pyplot
 from reproduce.train import read_activations
 
@@ -87,6 +102,77 @@ def layer_similarity(acts: dict, picks, a: str, b: str, width: int) -> np.ndarra
     return np.concatenate(found)[: len(picks)]
 
 
+def end_layers(model, images, config: str) -> dict[str, np.ndarray]:
+    """The final network's layers with its batch norms (convnet) or block branches (resnet)."""
+    if config == "svcca_convnet":
+        feats = model.features(jnp.asarray(images), batch_norm=True)
+    else:  # the stem, every block's branch and output: the layers the stripes are made of
+        feats = model.features(jnp.asarray(images), branches=True)
+        feats = {k: v for k, v in feats.items() if k == "stem" or k.startswith("block")}
+    return {k: np.asarray(v, np.float32) for k, v in feats.items() if k != "logits"}
+
+
+def end_pairs(feats: dict, config: str) -> list[list]:
+    """``[a, b, SVCCA]`` of the pairs the batch norm and stripe claims read.
+
+    Convnet: every pair of consecutive layers. Resnet: every pair of two
+    residual-stream layers and every pair of two branch layers. Each pair
+    compared on the coarser grid of the two, as the matrices are.
+    """
+    names = list(feats)
+    width = max(v.shape[-1] for v in feats.values())
+    if config == "svcca_convnet":
+        pairs = list(zip(names[:-1], names[1:], strict=True))
+    else:
+        pairs = [
+            (a, b) for i, a in enumerate(names) for b in names[i + 1 :] if _stream(a) == _stream(b)
+        ]
+    found = []
+    for a, b in pairs:
+        size = min(
+            1 if feats[a].ndim == 2 else feats[a].shape[1],
+            1 if feats[b].ndim == 2 else feats[b].shape[1],
+        )
+        x = jnp.asarray(pooled_rows(feats[a], size, width))[None]
+        y = jnp.asarray(pooled_rows(feats[b], size, width))[None]
+        found.append([a, b, float(_svcca_stack(x, y)[0])])
+    return found
+
+
+def batch_norm_gap(pairs) -> tuple[float, list[float]]:
+    """Mean SVCCA of each batch norm's output with its input, and the other consecutive pairs'."""
+    bn = [v for a, b, v in pairs if a == f"{b}_in"]
+    return float(np.mean(bn)), [v for a, b, v in pairs if a != f"{b}_in"]
+
+
+def _stream(name: str) -> bool:
+    return not name.endswith("_branch")
+
+
+def stripe_contrast(pairs, layers, *, relabel=None) -> float:
+    """Mean over separations of (stream-pair SVCCA - branch-pair SVCCA), resnet layers.
+
+    ``layers`` is the interleaved order (stem, block1_branch, block1, ...);
+    at every separation that has both kinds, the mean SVCCA of pairs of stream
+    layers minus that of pairs of branch layers. ``relabel(sep, kinds)`` may
+    permute which pairs count as stream (the null).
+    """
+    pos = {k: i for i, k in enumerate(layers)}
+    by_sep: dict[int, list] = {}
+    for a, b, v in pairs:
+        if _stream(a) == _stream(b):
+            by_sep.setdefault(abs(pos[b] - pos[a]), []).append((_stream(a), v))
+    diffs = []
+    for sep, found in sorted(by_sep.items()):
+        kinds = np.asarray([k for k, _ in found])
+        if kinds.all() or not kinds.any():
+            continue
+        kinds = relabel(sep, kinds) if relabel is not None else kinds
+        vals = np.asarray([v for _, v in found])
+        diffs.append(vals[kinds].mean() - vals[~kinds].mean())
+    return float(np.mean(diffs)) if diffs else float("nan")
+
+
 def convergence_time(curve) -> float:
     """Normalised area above a convergence curve: ``mean_t (1 - s(t)) / (1 - s(0))``, t < T."""
     s = np.asarray(curve, np.float64)
@@ -97,7 +183,7 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
     """Convergence curves and the 0/35/75/100 % layer x layer matrices of every network."""
     nets = []
     for config in CONFIGS:
-        for seed, d, _, _ in group.networks(out, config, preset, data_dir=data_dir, log=log):
+        for seed, d, model, data in group.networks(out, config, preset, data_dir=data_dir, log=log):
             steps, acts, _ = read_activations(d)
             layers = list(acts)
             width = max(v.shape[-1] for v in acts.values())
@@ -119,6 +205,8 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
                     "matrices": np.transpose(np.asarray(matrices), (2, 0, 1)),
                 }
             )
+            feats = end_layers(model, data["probe_x"], config)
+            nets[-1].update(end_layers=list(feats), end_pairs=end_pairs(feats, config))
             log(f"  {config} seed {seed}: times {[round(convergence_time(c), 3) for c in curves]}")
     return save_results(
         out,
@@ -175,6 +263,68 @@ def claims(results: dict) -> list[dict]:
                 seeds=[n["seed"] for n in nets],
             )
         )
+    return out + pattern_claims(results)
+
+
+def pattern_claims(results: dict) -> list[dict]:
+    """Batch norm layers close to the layer before (convnet); stripes from skips (resnet)."""
+    out, rng = [], np.random.default_rng(1)
+    conv = [n for n in results["networks"] if n["config"] == "svcca_convnet" and "end_pairs" in n]
+    if conv:
+        gaps = [batch_norm_gap(n["end_pairs"]) for n in conv]
+        bn = [g[0] for g in gaps]
+        out.append(
+            C.claim(
+                id="bottom_up.batch_norm_close",
+                paper="SVCCA",
+                figure="fig4",
+                statement="batch norm layers stay nearly identical to the layer before them",
+                statistic="SVCCA (keep 0.99, channels over positions) of each batch norm's "
+                "output with its input, final convnets; mean over batch norms and networks",
+                value=float(np.mean(bn)),
+                spread=C.standard_error(bn),
+                null=C.null_from(
+                    [v for g in gaps for v in g[1]],
+                    "every other pair of consecutive layers (conv, ReLU, pool, dense) of the "
+                    "same networks",
+                ),
+                seeds=[n["seed"] for n in conv],
+            )
+        )
+    res = [n for n in results["networks"] if n["config"] == "resnet" and "end_pairs" in n]
+    if res:
+        values = [stripe_contrast(n["end_pairs"], n["end_layers"]) for n in res]
+        draws = [
+            np.mean(
+                [
+                    stripe_contrast(
+                        n["end_pairs"], n["end_layers"], relabel=lambda _, k: rng.permutation(k)
+                    )
+                    for n in res
+                ]
+            )
+            for _ in range(500)
+        ]
+        out.append(
+            C.claim(
+                id="bottom_up.resnet_stripes",
+                paper="SVCCA",
+                figure="fig4",
+                statement="the resnet's stripes: skip connections keep layers similar to "
+                "earlier layers",
+                statistic="SVCCA of pairs of residual-stream layers (stem, block outputs) minus "
+                "pairs of residual-branch layers the same number of layers apart, mean over "
+                "separations; final resnets, mean over networks",
+                value=float(np.mean(values)),
+                spread=C.standard_error(values),
+                null=C.null_from(
+                    draws,
+                    "stream / branch labels permuted among the pairs of each separation "
+                    "(500 draws)",
+                ),
+                seeds=[n["seed"] for n in res],
+            )
+        )
     return out
 
 
@@ -187,15 +337,26 @@ def table(results: dict) -> str:
             f"{k} {convergence_time(c):.2f}" for k, c in zip(n["layers"], n["curves"], strict=True)
         )
         lines.append(f"| {n['config']} | {n['seed']} | {times} |")
+    ends = [n for n in results["networks"] if "end_pairs" in n]
+    if ends:
+        lines += ["", "| network | seed | final SVCCA of layer pairs (batch norms, branches) |"]
+        lines.append("| --- | --- | --- |")
+        for n in ends:
+            cells = ", ".join(f"{a}/{b} {v:.2f}" for a, b, v in n["end_pairs"])
+            lines.append(f"| {n['config']} | {n['seed']} | {cells} |")
     return "\n".join(lines) + f"\n\nMeasure: {results['measure']}."
 
 
 def figure(results: dict, path: pathlib.Path) -> None:
-    """Per architecture (first network): the four matrices, and every layer's curve."""
+    """Per architecture: four matrices and the curves (first network); the claimed pairs.
+
+    The last panel holds the final pairs of the batch norm and stripe claims
+    over every network (each dot a pair).
+    """
     plt = pyplot()
     firsts = [next(n for n in results["networks"] if n["config"] == c) for c in CONFIGS]
     firsts = [n for n in firsts if n is not None]
-    fig, axes = plt.subplots(len(firsts), 5, figsize=(16, 3.3 * len(firsts)), squeeze=False)
+    fig, axes = plt.subplots(len(firsts), 6, figsize=(19, 3.3 * len(firsts)), squeeze=False)
     for row, n in zip(axes, firsts, strict=True):
         layers = n["layers"]
         for ax, m, s in zip(row[:4], n["matrices"], n["matrix_steps"], strict=False):
@@ -211,6 +372,32 @@ def figure(results: dict, path: pathlib.Path) -> None:
         row[4].set_xlabel("step")
         row[4].set_ylabel("SVCCA with final")
         row[4].legend(fontsize=5, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _pairs_panel(row[5], [m for m in results["networks"] if m["config"] == n["config"]])
+    save_figure(fig, path, dpi=110)
+
+
+def _pairs_panel(ax, nets) -> None:
+    """Final SVCCA of the claimed pairs against their baseline pairs, every network."""
+    nets = [n for n in nets if "end_pairs" in n]
+    if not nets:
+        ax.axis("off")
+        return
+    if nets[0]["config"] == "svcca_convnet":
+        names = ("batch norm: output / input", "other consecutive layers")
+        groups = [
+            [v for n in nets for a, b, v in n["end_pairs"] if (a == f"{b}_in") is f]
+            for f in (True, False)
+        ]
+    else:
+        names = ("residual stream pairs", "branch pairs")
+        groups = [
+            [v for n in nets for a, _, v in n["end_pairs"] if _stream(a) is f]
+            for f in (True, False)
+        ]
+    rng = np.random.default_rng(0)
+    for i, vals in enumerate(groups):
+        ax.plot(i + 0.08 * rng.standard_normal(len(vals)), vals, "o", ms=3, alpha=0.7)
+    ax.set_xticks([0, 1], names, fontsize=6)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("final SVCCA", fontsize=7)
+    ax.set_title(f"{nets[0]['config']}: {len(nets)} networks", fontsize=8)

@@ -28,7 +28,7 @@ import numpy as np
 import jaxcca
 from reproduce import claims as C
 from reproduce.configs import select
-from reproduce.experiments._common import fmt, save_results
+from reproduce.experiments._common import fmt, save_figure, save_results
 from reproduce.io import pyplot
 
 TITLE = "Why SVD before CCA: plain CCA is fooled by low-variance noise directions"
@@ -147,6 +147,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
     ax.set_xlabel("neurons per layer")
     ax.set_ylabel("similarity")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

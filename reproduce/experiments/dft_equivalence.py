@@ -30,7 +30,7 @@ import numpy as np
 import jaxcca
 from reproduce import claims as C
 from reproduce.configs import select
-from reproduce.experiments._common import fmt, save_results
+from reproduce.experiments._common import fmt, save_figure, save_results
 from reproduce.io import pyplot
 
 TITLE = "DFT-CCA equals CCA of the flattened conv layer on translation-closed data, cheaply"
@@ -171,6 +171,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
     axes[1].bar([0, 1], [np.median(results["time_dft"]), np.median(results["time_flat"])])
     axes[1].set_xticks([0, 1], ["DFT-CCA", "flattened CCA"])
     axes[1].set_ylabel("seconds (compiled)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

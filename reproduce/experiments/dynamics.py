@@ -235,6 +235,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         ax.set_title(f"{kind.upper()}: CCA of S / B with L(t)")
         ax.set_xlabel("step")
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    K.save_figure(fig, path)

@@ -213,6 +213,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
     dendrogram(linkage(squareform(sym, checks=False), "average"), labels=ticks, ax=axes[1])
     axes[1].tick_params(axis="x", labelsize=6, rotation=90)
     axes[1].set_title("average linkage")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    K.save_figure(fig, path)

@@ -229,6 +229,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         ax.set_title(f"{m} distance to final")
         ax.set_xlabel("step")
     axes[0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    K.save_figure(fig, path)

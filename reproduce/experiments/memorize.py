@@ -324,6 +324,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         ax.set_title(title)
         ax.set_ylabel("distance")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    K.save_figure(fig, path)

@@ -20,7 +20,7 @@ from flax import nnx
 import jaxcca
 from reproduce import claims as C
 from reproduce.configs import select
-from reproduce.experiments._common import fmt, save_results, train_network
+from reproduce.experiments._common import fmt, save_figure, save_results, train_network
 from reproduce.io import pyplot
 from reproduce.train import accuracy, cross_entropy
 
@@ -169,6 +169,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         ax.plot(np.full(len(v), i), v, "o")
     ax.set_xticks(range(len(SEEDS)), list(SEEDS))
     ax.set_ylabel(f"SVCCA similarity to reference {LAYER}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -34,7 +34,14 @@ from flax import nnx
 
 from reproduce import claims as C
 from reproduce.experiments import _svcca_group as group
-from reproduce.experiments._common import fmt, save_results
+from reproduce.experiments._common import (
+    fmt,
+    per_pair,
+    projection,
+    save_figure,
+    save_results,
+    svcca_directions,
+)
 from reproduce.io import pyplot
 
 TITLE = "A layer kept in a few SVCCA directions (with a second network) keeps the accuracy"
@@ -90,39 +97,6 @@ def rows(a) -> np.ndarray:
     """A layer as ``(datapoints, neurons)``: conv ``(N, H, W, C)`` as ``(N*H*W, C)``."""
     a = np.asarray(a, np.float64)
     return a.reshape(-1, a.shape[-1])
-
-
-def _reduce(a0: np.ndarray, keep: float) -> np.ndarray:
-    """The top right singular vectors holding ``keep`` of the variance, ``(d, k)``."""
-    _, s, vt = np.linalg.svd(a0, full_matrices=False)
-    frac = np.cumsum(s**2) / np.sum(s**2)
-    return vt[: int(np.searchsorted(frac, keep - 1e-12)) + 1].T
-
-
-def svcca_directions(a: np.ndarray, b: np.ndarray, *, keep: float = 0.99):
-    """SVCCA directions of ``a`` with ``b`` in ``a``'s neuron space: ``(W (d, p), rho (p,))``.
-
-    SVD of each centred layer to ``keep`` of its variance, then CCA of the two
-    reductions (QR whitening and the SVD of the whitened cross product, in
-    float64); ``W``'s columns are ordered by canonical correlation. Its
-    correlations are those of ``jaxcca.svcca(a, b, keep=keep)`` (checked in the
-    tests); NumPy here because the reduced widths vary from layer to layer and
-    every new shape would be a new compilation.
-    """
-    a0, b0 = a - a.mean(0), b - b.mean(0)
-    va, vb = _reduce(a0, keep), _reduce(b0, keep)
-    qa, ra = np.linalg.qr(a0 @ va)
-    qb, _ = np.linalg.qr(b0 @ vb)
-    u, rho, _ = np.linalg.svd(qa.T @ qb, full_matrices=False)
-    return va @ np.linalg.solve(ra, u), np.clip(rho, 0.0, 1.0)
-
-
-def projection(a: np.ndarray, w: np.ndarray):
-    """``(mean, P)``: least-squares reconstruction of ``a`` from its coordinates on ``w``."""
-    mean = a.mean(0)
-    z = (a - mean) @ w
-    coef, *_ = np.linalg.lstsq(z, a - mean, rcond=None)
-    return jnp.asarray(mean, jnp.float32), jnp.asarray(w @ coef, jnp.float32)
 
 
 def neurons(a: np.ndarray, keep: np.ndarray):
@@ -229,10 +203,6 @@ def _needed(rec: dict, method: str, full: float, tol: float) -> int:
     return rec["width"]
 
 
-def _per_pair(results: dict, fn) -> np.ndarray:
-    return np.asarray([np.mean([fn(p, r) for r in p["layers"].values()]) for p in results["pairs"]])
-
-
 def claims(results: dict) -> list[dict]:
     """Fig 2a (two), fig 2b, section 4.4; spread over network pairs, nulls as stated."""
     tol = results["tolerance"]
@@ -258,14 +228,14 @@ def claims(results: dict) -> list[dict]:
 
     layers = ", ".join(results["pairs"][0]["layers"])
     quarter, quarter_null = (
-        _per_pair(results, at_quarter("svcca")),
-        _per_pair(results, at_quarter("random_directions")),
+        per_pair(results["pairs"], at_quarter("svcca")),
+        per_pair(results["pairs"], at_quarter("random_directions")),
     )
     few, few_null = (
-        _per_pair(results, fewer("svcca")),
-        _per_pair(results, fewer("random_directions")),
+        per_pair(results["pairs"], fewer("svcca")),
+        per_pair(results["pairs"], fewer("random_directions")),
     )
-    spread = _per_pair(results, lambda p, r: np.mean(r["spread_svcca"]) / r["width"])
+    spread = per_pair(results["pairs"], lambda p, r: np.mean(r["spread_svcca"]) / r["width"])
     spread_null = [1.0 / r["width"] for r in results["pairs"][0]["layers"].values()]
 
     def final(p, how):
@@ -364,6 +334,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         ax.set_xlabel("k kept")
     np.atleast_1d(axes)[0].set_ylabel("test accuracy")
     np.atleast_1d(axes)[0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -29,7 +29,7 @@ import numpy as np
 import jaxcca
 from reproduce import claims as C
 from reproduce.configs import select
-from reproduce.experiments._common import fmt, save_results
+from reproduce.experiments._common import fmt, save_figure, save_results
 from reproduce.io import pyplot
 
 TITLE = "Signal and noise: which measure sees the shared structure"
@@ -199,6 +199,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
         ax.set_xlabel("fraction of dimensions that are signal")
     axes[0, 0].set_ylabel("similarity (dotted: rows shuffled)")
     axes[0, 0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

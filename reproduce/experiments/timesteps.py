@@ -7,10 +7,11 @@ traditional metrics (cosine, Euclidean) do not. Claims: (A2) the PWCCA
 similarity between distinct timesteps (mean over every pair) is above its
 null (every timestep's windows shuffled independently); (A3) chance-corrected
 (``(s - null mean) / (1 - null mean)``, each measure against its own null),
-PWCCA finds more similarity across timesteps than cosine similarity. PWCCA
-symmetrised (both weighting directions averaged). The paper's further remark
-that this often fails in the hidden state is not tested here (the LSTM's cell
-state is not recorded).
+PWCCA finds more similarity across timesteps than cosine similarity; (A4) the
+similarity CCA finds across timesteps is often absent in the hidden state: the
+top layer's cell state (``LSTMLanguageModel.states``) shows more of it than its
+hidden state, both chance-corrected against their own null. PWCCA symmetrised
+(both weighting directions averaged).
 
 Networks: the final LSTM of the shared group (``OUT/shared/lstm``, seeds 0,
 1). Command: ``python -m reproduce all --only timesteps``; runtime quick ~20 s
@@ -73,11 +74,15 @@ def _baselines(stack):
     return pair(_cosine_similarity), pair(_euclidean_similarity)
 
 
+def _pwcca_matrix(stack) -> np.ndarray:
+    """``(P, P)`` symmetrised PWCCA similarity of the timesteps ``(P, n, d)``."""
+    return np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca")))
+
+
 def _matrices(stack):
     """``(P, P)`` similarity matrices of the timesteps ``(P, n, d)``: PWCCA, cosine, Euclidean."""
-    pw = np.asarray(jaxcca.symmetrize(jaxcca.pairwise(stack, measure="pwcca")))
     cos, euc = (np.asarray(v) for v in _baselines(stack))
-    return {"pwcca": pw, "cosine": cos, "euclidean": euc}
+    return {"pwcca": _pwcca_matrix(stack), "cosine": cos, "euclidean": euc}
 
 
 def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
@@ -104,6 +109,21 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
                 **{name: v.tolist() for name, v in real.items()},
                 "null": draws,
             }
+        # A4: the top layer's cell state, PWCCA only (the claim reads nothing else)
+        cell = np.asarray(m["model"].states(jnp.asarray(ids))[f"{layers[-1]}_cell"])
+        stack = jnp.asarray(cell[:, positions, :].transpose(1, 0, 2))
+        rng = np.random.default_rng(m["seed"] + 1000)
+        per_layer[f"{layers[-1]}_cell"] = {
+            "pwcca": _pwcca_matrix(stack).tolist(),
+            "null": {
+                "pwcca": [
+                    across(
+                        _pwcca_matrix(jnp.stack([t[rng.permutation(t.shape[0])] for t in stack]))
+                    )
+                    for _ in range(s["null_draws"])
+                ]
+            },
+        }
         nets.append({"seed": m["seed"], "layers": layers, "similarity": per_layer})
         log(f"  LSTM seed {m['seed']}: timestep similarity of {len(layers)} layers")
     return K.save_results(
@@ -130,8 +150,23 @@ def adjusted(value: float, null_mean: float) -> float:
     return (value - null_mean) / max(1.0 - null_mean, 1e-12)
 
 
+def chance_corrected_difference(sim_a: dict, sim_b: dict, a: str, b: str):
+    """``a`` in ``sim_a`` minus ``b`` in ``sim_b``, each chance-corrected by its own null mean.
+
+    Returns the value and its null: every shuffled-windows draw judged against
+    the mean of the other draws, the same way for both sides.
+    """
+    na, nb = np.asarray(sim_a["null"][a]), np.asarray(sim_b["null"][b])
+    value = adjusted(across(sim_a[a]), na.mean()) - adjusted(across(sim_b[b]), nb.mean())
+    null = []
+    for i in range(min(len(na), len(nb))):
+        ra, rb = np.arange(len(na)) != i, np.arange(len(nb)) != i
+        null.append(adjusted(na[i], na[ra].mean()) - adjusted(nb[i], nb[rb].mean()))
+    return value, null
+
+
 def claims(results: dict) -> list[dict]:
-    """A2 (PWCCA finds similarity across timesteps) and A3 (more than cosine), top LSTM layer."""
+    """A2 (PWCCA finds similarity across timesteps), A3 (more than cosine), A4 (cell > hidden)."""
     nets = results["networks"]
     seeds = [x["seed"] for x in nets]
     top = nets[0]["layers"][-1]
@@ -140,16 +175,19 @@ def claims(results: dict) -> list[dict]:
     diffs, null_diffs = [], []
     for x in nets:
         sim = x["similarity"][top]
-        np_, nc = np.asarray(sim["null"]["pwcca"]), np.asarray(sim["null"]["cosine"])
-        diffs.append(
-            adjusted(across(sim["pwcca"]), np_.mean()) - adjusted(across(sim["cosine"]), nc.mean())
-        )
-        for i in range(len(np_)):  # each null draw judged against the other draws' mean
-            rest = np.arange(len(np_)) != i
-            null_diffs.append(adjusted(np_[i], np_[rest].mean()) - adjusted(nc[i], nc[rest].mean()))
+        value, null = chance_corrected_difference(sim, sim, "pwcca", "cosine")
+        diffs.append(value)
+        null_diffs += null
+    cells = [x["similarity"].get(f"{top}_cell") for x in nets]
+    cell_diffs, cell_null = [], []
+    for x, cell in zip(nets, cells, strict=True):
+        if cell is not None:
+            value, null = chance_corrected_difference(cell, x["similarity"][top], "pwcca", "pwcca")
+            cell_diffs.append(value)
+            cell_null += null
     what = f"mean over every pair of the timesteps {results['positions']} ({top})"
     common = {"paper": "PWCCA", "seeds": seeds}
-    return [
+    out = [
         C.claim(
             id="timesteps.cca_across_time",
             figure="figA2",
@@ -173,6 +211,23 @@ def claims(results: dict) -> list[dict]:
             **common,
         ),
     ]
+    if cell_diffs:
+        out.append(
+            C.claim(
+                id="timesteps.hidden_state_misses",
+                figure="figA4",
+                statement="the similarity CCA finds across timesteps is often absent in the "
+                "hidden state (present in the cell state)",
+                statistic=f"chance-corrected PWCCA across timesteps of the cell state minus that "
+                f"of the hidden state, {what} (each against its own shuffled-windows null mean; "
+                "mean over seeds)",
+                value=float(np.mean(cell_diffs)),
+                spread=C.standard_error(cell_diffs),
+                null=C.null_from(cell_null, "each shuffled-windows draw against the others' mean"),
+                **common,
+            )
+        )
+    return out
 
 
 def table(results: dict) -> str:
@@ -182,10 +237,9 @@ def table(results: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for x in results["networks"]:
-        for k in x["layers"]:
-            sim = x["similarity"][k]
+        for k, sim in x["similarity"].items():  # hidden states, then the top cell state
             cells = [
-                f"{K.fmt(across(sim[m]))} ({K.fmt(np.mean(sim['null'][m]))})"
+                f"{K.fmt(across(sim[m]))} ({K.fmt(np.mean(sim['null'][m]))})" if m in sim else "-"
                 for m in ("pwcca", "cosine", "euclidean")
             ]
             lines.append(f"| {x['seed']} | {k} | " + " | ".join(cells) + " |")
@@ -196,17 +250,18 @@ def figure(results: dict, path: pathlib.Path) -> None:
     """Timestep-by-timestep similarity matrices of the first seed: PWCCA, cosine, Euclidean."""
     plt = pyplot()
     x = results["networks"][0]
-    layers = x["layers"]
+    layers = list(x["similarity"])  # hidden states, then the top cell state (PWCCA only)
     fig, axes = plt.subplots(len(layers), 3, figsize=(10, 3 * len(layers)), squeeze=False)
     pos = results["positions"]
     for r, k in enumerate(layers):
         for c, m in enumerate(("pwcca", "cosine", "euclidean")):
             ax = axes[r, c]
+            if m not in x["similarity"][k]:
+                ax.axis("off")
+                continue
             im = ax.imshow(np.asarray(x["similarity"][k][m]), vmin=0, vmax=1, cmap="viridis")
             ax.set_xticks(range(len(pos)), pos, fontsize=6)
             ax.set_yticks(range(len(pos)), pos, fontsize=6)
             ax.set_title(f"{k}: {m}", fontsize=8)
             fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    K.save_figure(fig, path, dpi=100)

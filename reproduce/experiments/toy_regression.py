@@ -36,8 +36,15 @@ import optax
 
 from reproduce import claims as C
 from reproduce.configs import select
-from reproduce.experiments._common import fmt, save_results
-from reproduce.experiments.svcca_projection import projection, svcca_directions
+from reproduce.experiments._common import (
+    fmt,
+    per_pair,
+    projection_r2,
+    r2,
+    save_figure,
+    save_results,
+    svcca_directions,
+)
 from reproduce.io import pyplot
 
 TITLE = "Toy regression: neurons differ, the top SVCCA directions agree"
@@ -102,10 +109,6 @@ def _corr(a, b) -> np.ndarray:
     return a.T @ b / len(a)
 
 
-def _r2(pred, y) -> float:
-    return float(1.0 - np.sum((pred - y) ** 2) / np.sum((y - y.mean(0)) ** 2))
-
-
 def _pair(pa, pb, x, y, rng) -> dict:
     ha, out_a = forward(pa, x)
     hb, _ = forward(pb, x)
@@ -129,18 +132,15 @@ def _pair(pa, pb, x, y, rng) -> dict:
     # fig 3: the output from the last hidden layer kept in k directions
     a, b = ha[-1], hb[-1]
     w, _ = svcca_directions(a, b, keep=0.9999)
-    w_out, b_out = (np.asarray(v, np.float64) for v in pa[-1])
     y_full = np.asarray(out_a, np.float64)
     recon = {"ks": [], "svcca": [], "random": []}
     for k in (k for k in KS if k <= w.shape[1]):
-        mean, p = (np.asarray(v, np.float64) for v in projection(a, w[:, :k]))
         recon["ks"].append(k)
-        recon["svcca"].append(_r2((mean + (a - mean) @ p) @ w_out + b_out, y_full))
+        recon["svcca"].append(projection_r2(a, w[:, :k], pa[-1], y_full))
         draws = []
         for _ in range(20):
             q = np.linalg.qr(rng.standard_normal((a.shape[1], k)))[0]
-            mean, p = (np.asarray(v, np.float64) for v in projection(a, q))
-            draws.append(_r2((mean + (a - mean) @ p) @ w_out + b_out, y_full))
+            draws.append(projection_r2(a, q, pa[-1], y_full))
         recon["random"].append(draws)
     # the curves of fig 1 (first pair is drawn): neurons and top directions of layer 1 over x
     a, b = ha[0], hb[0]
@@ -151,7 +151,7 @@ def _pair(pa, pb, x, y, rng) -> dict:
     return {
         "layers": layers,
         "reconstruction": recon,
-        "fit_r2": _r2(y_full, y),
+        "fit_r2": r2(y_full, y),
         "curves": {
             "neurons_a": a[:, :TOP],
             "neurons_b": b[:, :TOP],
@@ -183,20 +183,16 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
     )
 
 
-def _per_pair(results, fn) -> np.ndarray:
-    return np.asarray([np.mean([fn(la) for la in p["layers"]]) for p in results["pairs"]])
-
-
 def claims(results: dict) -> list[dict]:
     """Figs 1 and 3; spread over network pairs."""
     pairs = results["pairs"]
     seeds = sorted({p["seed_a"] for p in pairs})
     common = {"paper": "SVCCA", "seeds": seeds}
-    top = _per_pair(results, lambda la: np.mean(la["rho"][:TOP]))
-    top_null = _per_pair(results, lambda la: np.mean(la["rho_shuffled"][:TOP]))
-    gap = _per_pair(results, lambda la: np.mean(la["rho"][:TOP]) - la["neuron_best_corr"])
-    gap_null = _per_pair(
-        results, lambda la: np.mean(la["rho_shuffled"][:TOP]) - la["neuron_best_corr_shuffled"]
+    top = per_pair(pairs, lambda _, la: np.mean(la["rho"][:TOP]))
+    top_null = per_pair(pairs, lambda _, la: np.mean(la["rho_shuffled"][:TOP]))
+    gap = per_pair(pairs, lambda _, la: np.mean(la["rho"][:TOP]) - la["neuron_best_corr"])
+    gap_null = per_pair(
+        pairs, lambda _, la: np.mean(la["rho_shuffled"][:TOP]) - la["neuron_best_corr_shuffled"]
     )
     k_i = min(1, len(pairs[0]["reconstruction"]["ks"]) - 1)
     k = pairs[0]["reconstruction"]["ks"][k_i]
@@ -280,6 +276,4 @@ def figure(results: dict, path: pathlib.Path) -> None:
     axes[2].set_xlabel("directions kept (last hidden layer)")
     axes[2].set_ylabel("output R^2")
     axes[2].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -143,3 +143,47 @@ def test_errors():
         models.LSTMLanguageModel(20, layers=4, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="divisible by 4"):
         models.SVCCAConvNet(1.0, in_shape=(6, 6, 1), rngs=nnx.Rngs(0))
+
+
+def test_extra_layers_keep_the_features_and_add_what_they_name():
+    x, _ = _images()
+    conv = CASES["svcca_convnet"][0](0.25)
+    conv.eval()
+    base, extra = conv.features(x), conv.features(x, batch_norm=True)
+    for k in base:
+        np.testing.assert_array_equal(base[k], extra[k])
+    # in eval mode a batch norm is a per-channel affine map of its input, then the ReLU
+    bn = conv.bn_conv2
+    mean, var = np.asarray(bn.mean[...]), np.asarray(bn.var[...])
+    scale = np.asarray(bn.scale[...]) / np.sqrt(var + bn.epsilon)
+    z = extra["bn_conv2_in"]
+    np.testing.assert_allclose(
+        extra["bn_conv2"], (np.asarray(z) - mean) * scale + np.asarray(bn.bias[...]), atol=1e-5
+    )
+    np.testing.assert_allclose(base["conv2"], np.maximum(extra["bn_conv2"], 0), atol=1e-6)
+    order = list(extra)
+    assert order.index("bn_conv2_in") < order.index("bn_conv2") < order.index("conv2")
+    res = CASES["resnet"][0](0.25)
+    res.eval()
+    base, extra = res.features(x), res.features(x, branches=True)
+    for k in base:
+        np.testing.assert_array_equal(base[k], extra[k])
+    assert [k for k in extra if k.endswith("_branch")] == [
+        "block1_branch",
+        "block2_branch",
+        "block3_branch",
+    ]
+    assert extra["block2_branch"].shape == (8, 4, 4, 8)
+
+
+def test_lstm_states_give_the_hidden_states_of_features_and_the_cell_states():
+    ids, _ = _tokens()
+    lstm = CASES["lstm"][0](1.0)
+    feats, states = lstm.features(ids), lstm.states(ids)
+    for k in ("lstm1", "lstm2"):
+        np.testing.assert_allclose(states[k], feats[k], atol=1e-6)
+        assert states[f"{k}_cell"].shape == feats[k].shape
+    # the hidden state is o * tanh(c): it can not exceed tanh(|c|) in size
+    c, h = np.asarray(states["lstm2_cell"]), np.asarray(states["lstm2"])
+    assert np.all(np.abs(h) <= np.tanh(np.abs(c)) + 1e-6)
+    assert not np.allclose(c, h, atol=1e-3)

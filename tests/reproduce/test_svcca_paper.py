@@ -114,3 +114,34 @@ def test_freezing_lower_layers_cuts_the_step_flops():
     flops = [p["flops"] for p in phases]
     assert len(flops) == 3 and flops[0] > flops[1] > flops[2] > 0
     assert freeze_training.saved(phases, "flops")[0] == pytest.approx(1 - np.mean(flops) / flops[0])
+
+
+def test_early_separation_sees_a_class_apart_in_the_lower_layers():
+    adj = np.tile(np.linspace(0.1, 0.9, 6)[:, None], (1, 10))
+    assert class_sensitivity.early_separation(adj, 0) == pytest.approx(0.0)
+    apart = adj.copy()
+    apart[:3, 0] += 0.5  # class 0 apart in the lower half only
+    late = adj.copy()
+    late[3:, 4] += 0.5  # class 4 apart in the upper half only
+    # class 0 is 0.5 from the others' mean, every other class 0.5 / 9 from its others' mean
+    assert class_sensitivity.early_separation(apart, 0) == pytest.approx(0.5 - 0.5 / 9)
+    assert class_sensitivity.early_separation(late, 4) == pytest.approx(0.0)
+    assert class_sensitivity.early_separation(apart, 3) < 0
+
+
+def test_batch_norm_and_stripe_statistics_on_made_up_pairs():
+    pairs = [["conv1", "bn_in", 0.6], ["bn_in", "bn", 0.99], ["bn", "conv2", 0.8]]
+    bn, others = bottom_up.batch_norm_gap(pairs)
+    assert bn == pytest.approx(0.99)
+    assert sorted(others) == [0.6, 0.8]
+    layers = ["stem", "block1_branch", "block1", "block2_branch", "block2"]
+    sim = {
+        ("stem", "block1"): 0.9,
+        ("block1", "block2"): 0.8,
+        ("block1_branch", "block2_branch"): 0.3,
+    }
+    pairs = [[a, b, sim.get((a, b), 0.5)] for i, a in enumerate(layers) for b in layers[i + 1 :]]
+    # separation 2: stream 0.9, 0.8 against branch 0.3; separation 4: stream only (skipped)
+    assert bottom_up.stripe_contrast(pairs, layers) == pytest.approx(0.85 - 0.3)
+    swapped = bottom_up.stripe_contrast(pairs, layers, relabel=lambda _, k: ~k)
+    assert swapped == pytest.approx(0.3 - 0.85)
