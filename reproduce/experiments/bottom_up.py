@@ -503,19 +503,22 @@ def _pairs_panel(ax, nets) -> None:
     if conv:
         names = ("batch norm: output / input", "other consecutive layers")
     else:
-        names = ("stream pairs joined by identity skips", "branch pairs")
+        names = ("stream pairs joined by identity skips", "branch pairs, same separations")
 
     def kinds(n, pairs):
         if conv:
             return [(a == f"{b}_in", v) for a, b, v in pairs]
-        # stream pairs joined by identity skips (claimed) and branch pairs (baseline); the
-        # other stream pairs are in neither
-        joined = [
-            (_stream(a), v)
+        # stream pairs joined by identity skips (claimed) and the branch pairs at their
+        # separations (baseline), as stripe_contrast pairs them; other pairs are in neither
+        pos = {k: i for i, k in enumerate(n["end_layers"])}
+        claimed = [
+            (a, b, v)
             for a, b, v in pairs
-            if not _stream(a) or identity_joined(a, b, n["end_layers"], n["identity_skips"])
+            if _stream(a) and identity_joined(a, b, n["end_layers"], n["identity_skips"])
         ]
-        return joined
+        seps = {pos[b] - pos[a] for a, b, _ in claimed}
+        branch = [v for a, b, v in pairs if not _stream(a) and pos[b] - pos[a] in seps]
+        return [(True, v) for *_, v in claimed] + [(False, v) for v in branch]
 
     final = {"step": -1}
     per_step = [
