@@ -5,7 +5,8 @@ run directory (every file atomically, through :mod:`reproduce.io`):
 
     RUN/config.json                   the configuration that was run
     RUN/checkpoints/ckpt_XXXXXX.npz   model and optimiser state after step XXXXXX (the
-                                      latest two are kept)
+                                      latest two are kept, and those at the steps of
+                                      ``cfg["keep_checkpoints"]``)
     RUN/activations/step_XXXXXX.npz   every layer on the probe set at that step, plus
                                       ``__reduction__``: how each layer was reduced
     RUN/metrics.json                  {step: {probe_loss, probe_accuracy}}, keyed by step
@@ -308,9 +309,10 @@ def fit(
       data: ``{"task", "x", "y", "probe_x", "probe_y"}`` with ``task``
         ``"classify"`` (labels ``(N,)``) or ``"lm"`` (next-token targets).
       cfg: ``steps``, ``batch``, ``lr``, ``seed``, ``every`` (checkpoint
-        interval), optional ``optimizer``, ``freeze`` ({path prefix: step}) and
+        interval), optional ``optimizer``, ``freeze`` ({path prefix: step}),
         ``reduce`` (``"none"`` or ``"spatial_mean"``: how conv layers are
-        stored).
+        stored) and ``keep_checkpoints`` (steps whose checkpoints are never
+        deleted, for analyses that need the parameters during training).
       loss_fn: ``loss_fn(model, x, y)``; the custom loss of the run.
       progress: show a progress bar.
       log: where to print.
@@ -339,6 +341,7 @@ def fit(
     x_all, y_all = jnp.asarray(data["x"]), jnp.asarray(data["y"])
     px, py = jnp.asarray(data["probe_x"]), jnp.asarray(data["probe_y"])
     steps, every = cfg["steps"], cfg["every"]
+    keep = set(cfg.get("keep_checkpoints") or ())
 
     def checkpoint(t: int) -> None:
         model.eval()
@@ -351,8 +354,9 @@ def fit(
         metrics[str(t)] = {"probe_loss": float(loss), "probe_accuracy": float(acc)}
         io.write_json(metrics_path, metrics, kind="metrics")
         save_checkpoint(run_dir / "checkpoints" / f"ckpt_{t:06d}.npz", model, opt)
-        for _, old in checkpoints(run_dir)[:-2]:
-            old.unlink()
+        for kept, old in checkpoints(run_dir)[:-2]:
+            if kept not in keep:
+                old.unlink()
 
     if restored is None:
         checkpoint(0)

@@ -31,4 +31,10 @@ def get_config(preset: str = "quick") -> dict:
             "n_probe": 1000,
         },
     }
-    return select(BASE, presets, preset)
+    cfg = select(BASE, presets, preset)
+    # parameter groups bottom to top (path prefixes), frozen in turn by freeze training: the
+    # stem with its batch norm, then every residual block whole (convs, batch norms, projection)
+    cfg["layer_groups"] = [["stem", "bn_stem"]] + [
+        [f"blocks/{i}"] for i in range(sum(cfg["blocks"]))
+    ]
+    return cfg

@@ -3,14 +3,18 @@
 One group of ``svcca_convnet`` networks and one of ``resnet`` networks, each
 network with its own seed (initialisation and minibatch order), trained once by
 ``train.fit`` into ``OUT/networks/svcca_group/`` with dense checkpoints (every
-``every`` steps, probe activations at each). Figures 2a, 2b, 4, 6, 7 and
-section 4.4 all read these networks instead of training their own.
+``every`` steps, probe activations at each). Figures 2a, 2b, 4, 5 (the normal
+arms), 6, 7 and section 4.4 all read these networks instead of training their
+own. The checkpoints at 0, 35, 75 and 100 % of training (``FRACTIONS``, figure
+4's matrices) are kept, so figure 4 can take layers the probe activations do
+not hold (batch norms, residual branches) during training.
 """
 
 from __future__ import annotations
 
 import pathlib
 
+from reproduce import configs
 from reproduce.configs import select
 from reproduce.experiments._common import train_network
 
@@ -23,6 +27,18 @@ SETTINGS = {
 }
 SEEDS = {"svcca_convnet": 0, "resnet": 100}
 KIND = {"svcca_convnet": "convnets", "resnet": "resnets"}
+# the points of training of SVCCA figure 4's layer x layer matrices
+FRACTIONS = (0.0, 0.35, 0.75, 1.0)
+
+
+def fraction_picks(n: int) -> list[int]:
+    """Indices into ``n`` checkpoints nearest to each of ``FRACTIONS`` of training."""
+    return sorted({int(round(f * (n - 1))) for f in FRACTIONS})
+
+
+def checkpoint_steps(steps: int, every: int) -> list[int]:
+    """The steps ``train.fit`` checkpoints at: 0, every ``every`` steps, and the last."""
+    return sorted({0, steps, *range(every, steps + 1, every)})
 
 
 def run_dir(out: pathlib.Path, config: str, seed: int) -> pathlib.Path:
@@ -40,6 +56,8 @@ def networks(out: pathlib.Path, config: str, preset: str, *, data_dir=None, log=
     """Trains (or loads) the group's ``config`` networks: ``[(seed, run_dir, model, data)]``."""
     s = select({}, SETTINGS, preset)
     extra = {"n_probe": s["n_probe"]} if "n_probe" in s else {}
+    ckpts = checkpoint_steps(configs.get_config(config, preset)["steps"], s["every"])
+    extra["keep_checkpoints"] = [ckpts[i] for i in fraction_picks(len(ckpts))]
     found = []
     for seed in seeds(config, preset):
         d = run_dir(out, config, seed)

@@ -13,20 +13,27 @@ checkpoints every few steps):
   SVCCA; two layers of different resolution are compared on the coarser grid
   (the finer map average-pooled to it), a fully connected layer as a 1x1 map.
 
-Two more patterns of the figure are measured on the final networks (the group
-keeps only its last checkpoints' parameters, so not through training), with
-the same SVCCA, on layers the probe activations do not hold:
+Two more patterns of the figure are measured, with the same SVCCA, on layers
+the probe activations do not hold, from the parameters of the group's kept
+checkpoints at 0, 35, 75 and 100 % of training (each claim twice: on the final
+networks, and during training, the mean over the 35 and 75 % checkpoints; the 0 %
+one is shown but not claimed: a batch norm with its initial statistics is an
+exact affine map, so its SVCCA with its input is 1 by construction):
 
 * batch norm layers stay nearly identical to the layer before them (the paper:
-  scale invariance): SVCCA of every batch norm's output with its input in the
-  convnet, against every other pair of consecutive layers (conv, ReLU, pool
-  or dense steps) of the same networks;
-* the resnet's stripes come from the skip connections: with each block's
+  "due to scaling invariance"): SVCCA of every batch norm's output with its
+  input in the convnet, against every other pair of consecutive layers (conv,
+  ReLU, pool or dense steps) of the same networks;
+* the resnet's stripes come from the skip connections ("skip connections
+  inducing high similarities to previous layers"): with each block's
   residual-branch layer (``relu(bn1(conv1(x)))``) placed between the block's
-  input and output, pairs of residual-stream layers (stem and block outputs,
-  joined by skip connections) are more similar than pairs of branch layers the
-  same number of layers apart (mean over separations of stream minus branch
-  SVCCA); null: which pairs at a separation are "stream" permuted.
+  input and output, pairs of residual-stream layers joined only by identity
+  skips (every block between them adds its input unchanged; a stride-2 block's
+  projection skip is a learned 1x1 convolution, not the identity) are more
+  similar than pairs of branch layers the same number of layers apart (mean
+  over separations of stream minus branch SVCCA); null: which pairs at a
+  separation are "stream" permuted. With one block per stage (quick) the only
+  such pair is (stem, block1).
 
 Claim (per architecture): a layer's convergence time, the normalised area above
 its curve ``mean_t (1 - s(t)) / (1 - s(0))`` over every checkpoint (not one
@@ -37,29 +44,33 @@ standard error over networks; null: the depth order permuted independently in
 every network. Config: ``svcca_convnet``, ``resnet`` (group in
 ``OUT/networks/svcca_group``). Command: ``python -m reproduce all --only
 bottom_up``. Outputs: ``bottom_up/results.json``, ``bottom_up/bottom_up.png``.
+Runtime: quick 57 s CPU on 2 cores (the group already trained); full ~1 GPU hour
+(estimate).
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 import jaxcca
 from reproduce import claims as C
 from reproduce.experiments import _svcca_group as group
 from reproduce.experiments._common import save_figure, save_results
 from reproduce.io import pyplot
-from reproduce.train import read_activations
+from reproduce.train import load_checkpoint, make_optimizer, read_activations
 
 TITLE = "Learning is bottom-up: each layer against its final self through training"
 PAPER = "SVCCA (Raghu et al. 2017) figure 4"
 CONFIGS = ("svcca_convnet", "resnet")
 # layers left out of the claim: the top hidden layer and the read-out (the paper's exception)
 TOP = {"svcca_convnet": ("fc2", "logits"), "resnet": ("pool", "logits")}
-FRACTIONS = (0.0, 0.35, 0.75, 1.0)
+FRACTIONS = group.FRACTIONS
 
 
 def pooled_rows(a, size: int, width: int) -> np.ndarray:
@@ -149,19 +160,36 @@ def _stream(name: str) -> bool:
     return not name.endswith("_branch")
 
 
-def stripe_contrast(pairs, layers, *, relabel=None) -> float:
+def identity_joined(a: str, b: str, layers, identity) -> bool:
+    """Whether stream layers ``a`` below ``b`` are joined only by identity skips.
+
+    Every block after ``a`` up to ``b`` (in the interleaved order ``layers``)
+    must be in ``identity``, the blocks whose skip adds their input unchanged.
+    """
+    pos = {k: i for i, k in enumerate(layers)}
+    lo, hi = sorted((pos[a], pos[b]))
+    between = [k for k in layers[lo + 1 : hi + 1] if _stream(k)]
+    return all(k in set(identity) for k in between)
+
+
+def stripe_contrast(pairs, layers, *, identity=None, relabel=None) -> float:
     """Mean over separations of (stream-pair SVCCA - branch-pair SVCCA), resnet layers.
 
     ``layers`` is the interleaved order (stem, block1_branch, block1, ...);
     at every separation that has both kinds, the mean SVCCA of pairs of stream
-    layers minus that of pairs of branch layers. ``relabel(sep, kinds)`` may
-    permute which pairs count as stream (the null).
+    layers minus that of pairs of branch layers. With ``identity`` (the blocks
+    with an identity skip) only stream pairs joined by identity skips alone
+    count (:func:`identity_joined`). ``relabel(sep, kinds)`` may permute which
+    pairs count as stream (the null).
     """
     pos = {k: i for i, k in enumerate(layers)}
     by_sep: dict[int, list] = {}
     for a, b, v in pairs:
-        if _stream(a) == _stream(b):
-            by_sep.setdefault(abs(pos[b] - pos[a]), []).append((_stream(a), v))
+        if _stream(a) != _stream(b):
+            continue
+        if identity is not None and _stream(a) and not identity_joined(a, b, layers, identity):
+            continue
+        by_sep.setdefault(abs(pos[b] - pos[a]), []).append((_stream(a), v))
     diffs = []
     for sep, found in sorted(by_sep.items()):
         kinds = np.asarray([k for k, _ in found])
@@ -171,6 +199,27 @@ def stripe_contrast(pairs, layers, *, relabel=None) -> float:
         vals = np.asarray([v for _, v in found])
         diffs.append(vals[kinds].mean() - vals[~kinds].mean())
     return float(np.mean(diffs)) if diffs else float("nan")
+
+
+def pairs_during_training(model, run_dir: pathlib.Path, steps, images, config: str) -> list:
+    """``[{"step", "pairs"}]``: :func:`end_pairs` at each kept checkpoint of ``steps``.
+
+    The parameters (and batch-norm statistics) of each checkpoint that
+    ``train.fit`` kept (``keep_checkpoints``) are loaded into a copy of
+    ``model``; a step without a kept checkpoint (a network trained before they
+    were kept) is left out.
+    """
+    cfg = json.loads((pathlib.Path(run_dir) / "config.json").read_text())
+    found = []
+    for step in steps:
+        path = pathlib.Path(run_dir) / "checkpoints" / f"ckpt_{step:06d}.npz"
+        if not path.exists():
+            continue
+        copy = nnx.clone(model)
+        load_checkpoint(path, copy, make_optimizer(copy, cfg))
+        feats = end_layers(copy, images, config)
+        found.append({"step": int(step), "pairs": end_pairs(feats, config)})
+    return found
 
 
 def convergence_time(curve) -> float:
@@ -189,7 +238,7 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
             width = max(v.shape[-1] for v in acts.values())
             every = range(len(steps))
             curves = [layer_similarity(acts, every, k, k, width) for k in layers]
-            picks = sorted({int(round(f * (len(steps) - 1))) for f in FRACTIONS})
+            picks = group.fraction_picks(len(steps))
             matrices = [
                 [layer_similarity(acts, picks, a, b, width) for b in layers] for a in layers
             ]
@@ -206,7 +255,17 @@ def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
                 }
             )
             feats = end_layers(model, data["probe_x"], config)
-            nets[-1].update(end_layers=list(feats), end_pairs=end_pairs(feats, config))
+            nets[-1].update(
+                end_layers=list(feats),
+                end_pairs=end_pairs(feats, config),
+                pairs_during_training=pairs_during_training(
+                    model, d, nets[-1]["matrix_steps"], data["probe_x"], config
+                ),
+            )
+            if config == "resnet":
+                nets[-1]["identity_skips"] = [
+                    f"block{i + 1}" for i, b in enumerate(model.blocks) if b.proj is None
+                ]
             log(f"  {config} seed {seed}: times {[round(convergence_time(c), 3) for c in curves]}")
     return save_results(
         out,
@@ -266,66 +325,105 @@ def claims(results: dict) -> list[dict]:
     return out + pattern_claims(results)
 
 
+def _interior(n) -> list[list]:
+    """The pairs at the kept checkpoints strictly inside training (35 and 75 %)."""
+    inside = set(n["matrix_steps"][1:-1])
+    return [e["pairs"] for e in n.get("pairs_during_training", []) if e["step"] in inside]
+
+
 def pattern_claims(results: dict) -> list[dict]:
-    """Batch norm layers close to the layer before (convnet); stripes from skips (resnet)."""
-    out, rng = [], np.random.default_rng(1)
+    """Batch norm layers close to the layer before (convnet); stripes from skips (resnet).
+
+    Each on the final networks and during training (the 35 and 75 % checkpoints).
+    """
+    out = []
     conv = [n for n in results["networks"] if n["config"] == "svcca_convnet" and "end_pairs" in n]
     if conv:
-        gaps = [batch_norm_gap(n["end_pairs"]) for n in conv]
-        bn = [g[0] for g in gaps]
-        out.append(
-            C.claim(
-                id="bottom_up.batch_norm_close",
-                paper="SVCCA",
-                figure="fig4",
-                statement="batch norm layers stay nearly identical to the layer before them",
-                statistic="SVCCA (keep 0.99, channels over positions) of each batch norm's "
-                "output with its input, final convnets; mean over batch norms and networks",
-                value=float(np.mean(bn)),
-                spread=C.standard_error(bn),
-                null=C.null_from(
-                    [v for g in gaps for v in g[1]],
-                    "every other pair of consecutive layers (conv, ReLU, pool, dense) of the "
-                    "same networks",
-                ),
-                seeds=[n["seed"] for n in conv],
+        out.append(_batch_norm_claim("", [[n["end_pairs"]] for n in conv], conv, "final"))
+        during = [n for n in conv if _interior(n)]
+        if during:
+            out.append(
+                _batch_norm_claim(
+                    "_during_training",
+                    [_interior(n) for n in during],
+                    during,
+                    "the 35 and 75 % checkpoints",
+                )
             )
-        )
     res = [n for n in results["networks"] if n["config"] == "resnet" and "end_pairs" in n]
     if res:
-        values = [stripe_contrast(n["end_pairs"], n["end_layers"]) for n in res]
-        draws = [
+        out.append(_stripes_claim("", [[n["end_pairs"]] for n in res], res, "final"))
+        during = [n for n in res if _interior(n)]
+        if during:
+            out.append(
+                _stripes_claim(
+                    "_during_training",
+                    [_interior(n) for n in during],
+                    during,
+                    "the 35 and 75 % checkpoints",
+                )
+            )
+    return out
+
+
+def _batch_norm_claim(suffix: str, per_net, nets, when: str) -> dict:
+    """``per_net``: each network's list of pair lists (one per checkpoint)."""
+    gaps = [[batch_norm_gap(pairs) for pairs in found] for found in per_net]
+    bn = [np.mean([g[0] for g in found]) for found in gaps]
+    return C.claim(
+        id=f"bottom_up.batch_norm_close{suffix}",
+        paper="SVCCA",
+        figure="fig4",
+        statement="batch norm layers stay nearly identical to the layer before them",
+        statistic="SVCCA (keep 0.99, channels over positions) of each batch norm's output with "
+        f"its input, convnets at {when}; mean over batch norms, checkpoints and networks",
+        value=float(np.mean(bn)),
+        spread=C.standard_error(bn),
+        null=C.null_from(
+            [v for found in gaps for g in found for v in g[1]],
+            "every other pair of consecutive layers (conv, ReLU, pool, dense) of the same "
+            "networks at the same checkpoints",
+        ),
+        seeds=[n["seed"] for n in nets],
+    )
+
+
+def _stripes_claim(suffix: str, per_net, nets, when: str) -> dict:
+    """``per_net``: each network's list of pair lists (one per checkpoint)."""
+    rng = np.random.default_rng(1)
+
+    def contrast(relabel=None):
+        return [
             np.mean(
                 [
                     stripe_contrast(
-                        n["end_pairs"], n["end_layers"], relabel=lambda _, k: rng.permutation(k)
+                        pairs, n["end_layers"], identity=n["identity_skips"], relabel=relabel
                     )
-                    for n in res
+                    for pairs in found
                 ]
             )
-            for _ in range(500)
+            for n, found in zip(nets, per_net, strict=True)
         ]
-        out.append(
-            C.claim(
-                id="bottom_up.resnet_stripes",
-                paper="SVCCA",
-                figure="fig4",
-                statement="the resnet's stripes: skip connections keep layers similar to "
-                "earlier layers",
-                statistic="SVCCA of pairs of residual-stream layers (stem, block outputs) minus "
-                "pairs of residual-branch layers the same number of layers apart, mean over "
-                "separations; final resnets, mean over networks",
-                value=float(np.mean(values)),
-                spread=C.standard_error(values),
-                null=C.null_from(
-                    draws,
-                    "stream / branch labels permuted among the pairs of each separation "
-                    "(500 draws)",
-                ),
-                seeds=[n["seed"] for n in res],
-            )
-        )
-    return out
+
+    values = contrast()
+    draws = [np.mean(contrast(lambda _, k: rng.permutation(k))) for _ in range(500)]
+    return C.claim(
+        id=f"bottom_up.resnet_stripes{suffix}",
+        paper="SVCCA",
+        figure="fig4",
+        statement="the resnet's stripes: skip connections keep layers similar to earlier layers",
+        statistic="SVCCA of pairs of residual-stream layers joined only by identity skips "
+        "(stem and block outputs; every block between them adds its input unchanged) minus "
+        "pairs of residual-branch layers the same number of layers apart, mean over "
+        f"separations; resnets at {when}, mean over checkpoints and networks",
+        value=float(np.mean(values)),
+        spread=C.standard_error(values),
+        null=C.null_from(
+            draws,
+            "stream / branch labels permuted among the pairs of each separation (500 draws)",
+        ),
+        seeds=[n["seed"] for n in nets],
+    )
 
 
 def table(results: dict) -> str:
@@ -344,14 +442,35 @@ def table(results: dict) -> str:
         for n in ends:
             cells = ", ".join(f"{a}/{b} {v:.2f}" for a, b, v in n["end_pairs"])
             lines.append(f"| {n['config']} | {n['seed']} | {cells} |")
+    during = [n for n in ends if n.get("pairs_during_training")]
+    if during:
+        lines += [
+            "",
+            "| network | seed | step | batch norm output / input (convnet) or stream - branch "
+            "contrast, identity-skip stream pairs (resnet) | baseline: other consecutive pairs "
+            "(convnet) or every stream pair (resnet) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for n in during:
+            for e in n["pairs_during_training"]:
+                if n["config"] == "svcca_convnet":
+                    bn, others = batch_norm_gap(e["pairs"])
+                    cells = f"{bn:.3f} | {np.mean(others):.3f}"
+                else:
+                    ident = stripe_contrast(
+                        e["pairs"], n["end_layers"], identity=n["identity_skips"]
+                    )
+                    cells = f"{ident:.3f} | {stripe_contrast(e['pairs'], n['end_layers']):.3f}"
+                lines.append(f"| {n['config']} | {n['seed']} | {e['step']} | {cells} |")
     return "\n".join(lines) + f"\n\nMeasure: {results['measure']}."
 
 
 def figure(results: dict, path: pathlib.Path) -> None:
     """Per architecture: four matrices and the curves (first network); the claimed pairs.
 
-    The last panel holds the final pairs of the batch norm and stripe claims
-    over every network (each dot a pair).
+    The last panel holds the pairs of the batch norm and stripe claims at each
+    kept checkpoint (0, 35, 75, 100 %), every network (each dot a pair): the
+    claimed pairs against their baseline pairs.
     """
     plt = pyplot()
     firsts = [next(n for n in results["networks"] if n["config"] == c) for c in CONFIGS]
@@ -377,27 +496,50 @@ def figure(results: dict, path: pathlib.Path) -> None:
 
 
 def _pairs_panel(ax, nets) -> None:
-    """Final SVCCA of the claimed pairs against their baseline pairs, every network."""
+    """SVCCA of the claimed pairs against their baseline pairs at each kept checkpoint."""
     nets = [n for n in nets if "end_pairs" in n]
     if not nets:
         ax.axis("off")
         return
-    if nets[0]["config"] == "svcca_convnet":
+    conv = nets[0]["config"] == "svcca_convnet"
+    if conv:
         names = ("batch norm: output / input", "other consecutive layers")
-        groups = [
-            [v for n in nets for a, b, v in n["end_pairs"] if (a == f"{b}_in") is f]
-            for f in (True, False)
-        ]
     else:
-        names = ("residual stream pairs", "branch pairs")
-        groups = [
-            [v for n in nets for a, _, v in n["end_pairs"] if _stream(a) is f]
-            for f in (True, False)
+        names = ("stream pairs joined by identity skips", "branch pairs, same separations")
+
+    def kinds(n, pairs):
+        if conv:
+            return [(a == f"{b}_in", v) for a, b, v in pairs]
+        # stream pairs joined by identity skips (claimed) and the branch pairs at their
+        # separations (baseline), as stripe_contrast pairs them; other pairs are in neither
+        pos = {k: i for i, k in enumerate(n["end_layers"])}
+        claimed = [
+            (a, b, v)
+            for a, b, v in pairs
+            if _stream(a) and identity_joined(a, b, n["end_layers"], n["identity_skips"])
         ]
+        seps = {pos[b] - pos[a] for a, b, _ in claimed}
+        branch = [v for a, b, v in pairs if not _stream(a) and pos[b] - pos[a] in seps]
+        return [(True, v) for *_, v in claimed] + [(False, v) for v in branch]
+
+    final = {"step": -1}
+    per_step = [
+        n.get("pairs_during_training") or [{**final, "pairs": n["end_pairs"]}] for n in nets
+    ]
+    steps = sorted({e["step"] for found in per_step for e in found})
     rng = np.random.default_rng(0)
-    for i, vals in enumerate(groups):
-        ax.plot(i + 0.08 * rng.standard_normal(len(vals)), vals, "o", ms=3, alpha=0.7)
-    ax.set_xticks([0, 1], names, fontsize=6)
+    for i, name in enumerate(names):
+        xs, ys = [], []
+        for n, found in zip(nets, per_step, strict=True):
+            for e in found:
+                vals = [v for k, v in kinds(n, e["pairs"]) if k is (i == 0)]
+                xs += [steps.index(e["step"]) + (i - 0.5) * 0.3] * len(vals)
+                ys += vals
+        xs = np.asarray(xs) + 0.04 * rng.standard_normal(len(xs))
+        ax.plot(xs, ys, "o", ms=3, alpha=0.7, color=f"C{i}", label=name)
+    ax.set_xticks(range(len(steps)), [str(s) if s >= 0 else "final" for s in steps], fontsize=6)
+    ax.set_xlabel("checkpoint (step)", fontsize=7)
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel("final SVCCA", fontsize=7)
+    ax.set_ylabel("SVCCA", fontsize=7)
+    ax.legend(fontsize=5)
     ax.set_title(f"{nets[0]['config']}: {len(nets)} networks", fontsize=8)

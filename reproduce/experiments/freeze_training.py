@@ -1,12 +1,15 @@
 """SVCCA figure 5: freeze training (lower layers frozen in turn, on a linear schedule).
 
 Claims: freezing lower layers from bottom to top during training keeps (or
-improves) test accuracy, and saves computation. Layer group ``i`` of ``L``
-(config ``layer_groups``) is frozen from step ``(i + 1) * steps // (L + 1)``
-on: everything of a frozen layer stops (parameters through
+improves) test accuracy, and saves computation; the paper shows it for a
+convnet and a resnet, and so does this experiment (two arms per architecture).
+Layer group ``i`` of ``L`` (config ``layer_groups``; the resnet's are the stem
+and then every residual block whole) is frozen from step ``(i + 1) * steps //
+(L + 1)`` on: everything of a frozen layer stops (parameters through
 ``optax.multi_transform``, batch-norm statistics in the train step), all in
-``train.fit``. The normal arm is the shared group of ``svcca_convnet``
-networks (``OUT/networks/svcca_group``); the freeze arm has its own seeds.
+``train.fit``. The normal arm of each architecture is the shared group of
+``svcca_convnet`` / ``resnet`` networks (``OUT/networks/svcca_group``); the
+freeze arms have their own seeds (convnets ``600 + k``, resnets ``700 + k``).
 
 Compute saved: for each phase of the schedule, a train step that differentiates
 only the layers not yet frozen (so neither their weight gradients nor the
@@ -17,9 +20,10 @@ does not realise the saving; the phase steps are what a freeze-training trainer
 runs.) A frozen batch-norm layer normalises with its running averages from its
 freeze step on, in training too (``train.train_mode``), so the layers above
 train on the outputs it gives at evaluation.
-Config: ``svcca_convnet``. Command: ``python -m reproduce all --only
+Configs: ``svcca_convnet``, ``resnet``. Command: ``python -m reproduce all --only
 freeze_training``. Outputs: ``freeze_training/results.json``,
-``.../freeze_training.png``.
+``.../freeze_training.png``. Runtime: quick 260 s CPU on 2 cores (with the two
+shared resnets it is the first to need); full ~40 GPU minutes (estimate).
 """
 
 from __future__ import annotations
@@ -36,19 +40,22 @@ from reproduce import claims as C
 from reproduce import configs
 from reproduce.configs import select
 from reproduce.experiments import _svcca_group as group
-from reproduce.experiments._common import fmt, save_results, train_network
+from reproduce.experiments._common import fmt, save_figure, save_results, train_network
 from reproduce.io import pyplot
 from reproduce.train import _frozen_from, _path, accuracy, cross_entropy
 
 TITLE = "Freeze training"
 PAPER = "SVCCA (Raghu et al. 2017) figure 5"
+# freeze-arm networks per architecture (the normal arms are the shared group's)
 SETTINGS = {
     "quick": {"networks": 3, "timing_reps": 15},
     "full": {"networks": 3, "timing_reps": 50},
     "smoke": {"networks": 2, "timing_reps": 2},
 }
-CONFIG = "svcca_convnet"
-FREEZE_SEED = 600
+CONFIGS = ("svcca_convnet", "resnet")
+FREEZE_SEED = {"svcca_convnet": 600, "resnet": 700}
+# claim ids: the convnet's keep their original names, the resnet's carry a suffix
+SUFFIX = {"svcca_convnet": "", "resnet": "_resnet"}
 
 
 def schedule(cfg: dict) -> dict:
@@ -103,39 +110,42 @@ def phase_costs(cfg: dict, data: dict, reps: int) -> list[dict]:
     return found
 
 
+def _run_dir(out: pathlib.Path, config: str, seed: int) -> pathlib.Path:
+    prefix = "" if config == "svcca_convnet" else f"{config}_"
+    return out / "freeze_training" / "networks" / f"{prefix}freeze_seed{seed}"
+
+
 def run(out: pathlib.Path, *, preset: str, data_dir=None, log=print) -> dict:
-    """Both arms' test accuracy (normal: the shared group), and the phases' step costs."""
+    """Both arms' test accuracy per architecture (normal: the shared group), and step costs."""
     s = select({}, SETTINGS, preset)
-    cfg = configs.get_config(CONFIG, preset)
-    freeze = schedule(cfg)
-    nets = []
-    for seed, _, model, data in group.networks(out, CONFIG, preset, data_dir=data_dir, log=log):
-        nets.append(
-            {
-                "group": "normal",
-                "seed": seed,
-                "test_acc": accuracy(model, data["test_x"], data["test_y"]),
-            }
-        )
-    for k in range(s["networks"]):
-        seed = FREEZE_SEED + k
-        model, data, _ = train_network(
-            out / "freeze_training" / "networks" / f"freeze_seed{seed}",
-            CONFIG,
-            preset,
-            data_dir=data_dir,
-            log=log,
-            seed=seed,
-            freeze=freeze,
-        )
-        acc = accuracy(model, data["test_x"], data["test_y"])
-        nets.append({"group": "freeze", "seed": seed, "test_acc": acc})
-    phases = phase_costs({**cfg, "seed": 0}, data, s["timing_reps"]) if data_dir is None else []
-    log(f"  {nets}; flops per phase {[p['flops'] for p in phases]}")
+    nets, phases, schedules = [], {}, {}
+    for config in CONFIGS:
+        cfg = configs.get_config(config, preset)
+        freeze = schedules[config] = schedule(cfg)
+        for seed, _, model, data in group.networks(out, config, preset, data_dir=data_dir, log=log):
+            acc = accuracy(model, data["test_x"], data["test_y"])
+            nets.append({"config": config, "group": "normal", "seed": seed, "test_acc": acc})
+        for k in range(s["networks"]):
+            seed = FREEZE_SEED[config] + k
+            model, data, _ = train_network(
+                _run_dir(out, config, seed),
+                config,
+                preset,
+                data_dir=data_dir,
+                log=log,
+                seed=seed,
+                freeze=freeze,
+            )
+            acc = accuracy(model, data["test_x"], data["test_y"])
+            nets.append({"config": config, "group": "freeze", "seed": seed, "test_acc": acc})
+        if data_dir is None:
+            phases[config] = phase_costs({**cfg, "seed": 0}, data, s["timing_reps"])
+        log(f"  {config}: flops per phase {[p['flops'] for p in phases.get(config, [])]}")
+    log(f"  {nets}")
     return save_results(
         out,
         "freeze_training",
-        {"preset": preset, "freeze_schedule": freeze, "networks": nets, "phases": phases},
+        {"preset": preset, "freeze_schedule": schedules, "networks": nets, "phases": phases},
     )
 
 
@@ -148,23 +158,36 @@ def saved(phases: list[dict], key: str) -> np.ndarray:
     return 1.0 - t.mean(0) / t[0]
 
 
-def _accs(results, group):
-    return np.asarray([n["test_acc"] for n in results["networks"] if n["group"] == group])
+def _accs(results, config, group):
+    return np.asarray(
+        [
+            n["test_acc"]
+            for n in results["networks"]
+            if n["config"] == config and n["group"] == group
+        ]
+    )
 
 
 def claims(results: dict) -> list[dict]:
-    """Freeze training keeps test accuracy (within half a point), against a label permutation."""
-    a, b = _accs(results, "freeze"), _accs(results, "normal")
-    phases = results["phases"]
+    """Per architecture: freeze training keeps test accuracy; it saves flops and time."""
+    return [c for config in CONFIGS for c in _arm_claims(results, config)]
+
+
+def _arm_claims(results: dict, config: str) -> list[dict]:
+    """One architecture's claims: accuracy against a label permutation, costs against none."""
+    a, b = _accs(results, config, "freeze"), _accs(results, config, "normal")
+    if not a.size:
+        return []
+    suffix, phases = SUFFIX[config], results["phases"].get(config, [])
     extra = []
     if phases:
         flops, secs = saved(phases, "flops"), saved(phases, "seconds")
         extra = [
             C.claim(
-                id="freeze_training.saves_flops",
+                id=f"freeze_training.saves_flops{suffix}",
                 paper="SVCCA",
                 figure="fig5",
-                statement="freeze training saves computation",
+                statement=f"freeze training saves computation ({config})",
                 statistic=f"fraction of the full train step's flops (XLA cost analysis) saved, "
                 f"averaged over the {len(phases)} equal phases of the schedule",
                 value=float(flops[0]),
@@ -172,10 +195,10 @@ def claims(results: dict) -> list[dict]:
                 seeds="deterministic (compiled program)",
             ),
             C.claim(
-                id="freeze_training.saves_time",
+                id=f"freeze_training.saves_time{suffix}",
                 paper="SVCCA",
                 figure="fig5",
-                statement="freeze training saves computation",
+                statement=f"freeze training saves computation ({config})",
                 statistic="fraction of the full train step's measured time saved, averaged over "
                 f"the phases; mean over {len(secs)} timing repetitions (CPU, shared machine)",
                 value=float(secs.mean()),
@@ -186,32 +209,35 @@ def claims(results: dict) -> list[dict]:
         ]
     return [
         C.claim(
-            id="freeze_training.keeps_accuracy",
+            id=f"freeze_training.keeps_accuracy{suffix}",
             paper="SVCCA",
             figure="fig5",
             statement="freezing lower layers in turn during training keeps or improves test "
-            "accuracy (and saves computation)",
-            statistic="mean test accuracy with freeze training minus without",
+            f"accuracy (and saves computation) ({config})",
+            statistic=f"mean test accuracy with freeze training minus without, {len(a)} against "
+            f"{len(b)} {config} networks",
             value=float(a.mean() - b.mean()),
             threshold=-0.005,
             spread=C.standard_error(a, b),
             null=C.mean_difference_null(a, b),
-            seeds=[n["seed"] for n in results["networks"]],
+            seeds=[n["seed"] for n in results["networks"] if n["config"] == config],
         ),
         *extra,
     ]
 
 
 def table(results: dict) -> str:
-    """Test accuracy of every network; flops and time of every phase's step."""
-    lines = ["| group | seed | test accuracy |", "| --- | --- | --- |"]
+    """Test accuracy of every network; flops and time of every phase's step, per architecture."""
+    lines = ["| network | group | seed | test accuracy |", "| --- | --- | --- | --- |"]
     for n in results["networks"]:
-        lines.append(f"| {n['group']} | {n['seed']} | {fmt(n['test_acc'])} |")
-    if results["phases"]:
-        full = results["phases"][0]
-        lines += ["", "| layer groups frozen | flops / full | median time / full |"]
+        lines.append(f"| {n['config']} | {n['group']} | {n['seed']} | {fmt(n['test_acc'])} |")
+    for config, phases in results["phases"].items():
+        if not phases:
+            continue
+        full = phases[0]
+        lines += ["", f"| {config}: layer groups frozen | flops / full | median time / full |"]
         lines.append("| --- " * 3 + "|")
-        for p in results["phases"]:
+        for p in phases:
             lines.append(
                 f"| {p['frozen_groups']} | {fmt(p['flops'] / full['flops'])} | "
                 f"{fmt(np.median(p['seconds']) / np.median(full['seconds']))} |"
@@ -220,15 +246,43 @@ def table(results: dict) -> str:
 
 
 def figure(results: dict, path: pathlib.Path) -> None:
-    """Test accuracy per network, both groups, with their means."""
+    """Test accuracy per network, both arms of both architectures; each phase's step cost.
+
+    Left: every network (dots), each arm's mean with its standard error (bars).
+    Right: each phase's step flops and median time relative to the full step
+    (time: the 25-75 % range of the repetitions as bars); the schedule's saving
+    is the mean over the phases.
+    """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(4, 3.2))
-    for i, arm in enumerate(("normal", "freeze")):
-        a = _accs(results, arm)
-        ax.plot(np.full(len(a), i), a, "o", alpha=0.6)
-        ax.errorbar(i + 0.15, a.mean(), yerr=a.std(), fmt="k_", capsize=4)
-    ax.set_xticks([0, 1], ["normal", "freeze training"])
+    fig, (ax, cost) = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    ticks, labels = [], []
+    for j, config in enumerate(CONFIGS):
+        for i, arm in enumerate(("normal", "freeze")):
+            a = _accs(results, config, arm)
+            if not a.size:
+                continue
+            x = 2.5 * j + i
+            ax.plot(np.full(len(a), x), a, "o", color=f"C{i}", alpha=0.6)
+            ax.errorbar(x + 0.2, a.mean(), yerr=C.standard_error(a), fmt="k_", capsize=4)
+            ticks.append(x)
+            labels.append(f"{config}\n{'freeze training' if arm == 'freeze' else arm}")
+    ax.set_xticks(ticks, labels, fontsize=7)
     ax.set_ylabel("test accuracy")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.set_title("accuracy (dots: networks; bars: mean +- s.e.)", fontsize=8)
+    for j, (config, phases) in enumerate(results["phases"].items()):
+        if not phases:
+            continue
+        k = np.arange(len(phases))
+        flops = np.asarray([p["flops"] for p in phases]) / phases[0]["flops"]
+        t = np.asarray([p["seconds"] for p in phases]) / np.median(phases[0]["seconds"])
+        q = np.quantile(t, [0.25, 0.5, 0.75], axis=1)
+        cost.plot(k, flops, "s-", color=f"C{j + 2}", label=f"{config} flops")
+        cost.errorbar(
+            k, q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="o--", color=f"C{j + 2}", alpha=0.6
+        )
+        cost.plot([], [], "o--", color=f"C{j + 2}", alpha=0.6, label=f"{config} time")
+    cost.axhline(1.0, color="gray", lw=0.8, ls=":")
+    cost.set_xlabel("layer groups frozen (phase)")
+    cost.set_ylabel("train step cost / full step")
+    cost.legend(fontsize=6)
+    save_figure(fig, path)

@@ -58,6 +58,28 @@ def test_compared_groups_never_share_seeds(smoke):
     assert len({s["seed"] for s in students}) == len(students)
 
 
+def test_svcca_fig4_and_fig5_have_both_architectures_and_training_checkpoints(smoke):
+    freeze = json.loads((smoke / "freeze_training" / "results.json").read_text())
+    assert {(n["config"], n["group"]) for n in freeze["networks"]} == {
+        (c, g) for c in ("svcca_convnet", "resnet") for g in ("normal", "freeze")
+    }
+    ids = {c["id"]: c for c in freeze["claims"]}
+    for arm in ("", "_resnet"):  # the convnet's ids unchanged, the resnet's suffixed
+        for what in ("keeps_accuracy", "saves_flops", "saves_time"):
+            c = ids[f"freeze_training.{what}{arm}"]
+            assert c["null"]["how"] and c["null"]["low"] <= c["null"]["high"]
+    assert ids["freeze_training.keeps_accuracy_resnet"]["null"]["n"] > 1  # relabellings
+    bottom = json.loads((smoke / "bottom_up" / "results.json").read_text())
+    for n in bottom["networks"]:  # the kept checkpoints at 0, 35, 75, 100 % of training
+        assert [e["step"] for e in n["pairs_during_training"]] == n["matrix_steps"]
+        last = n["pairs_during_training"][-1]["pairs"]  # reloaded: the final network again
+        assert [p[:2] for p in last] == [p[:2] for p in n["end_pairs"]]
+        np.testing.assert_allclose([p[2] for p in last], [p[2] for p in n["end_pairs"]], atol=1e-6)
+    ids = {c["id"] for c in bottom["claims"]}
+    assert {"bottom_up.batch_norm_close_during_training"} <= ids
+    assert {"bottom_up.resnet_stripes_during_training"} <= ids
+
+
 def test_report_regenerates_everything_from_saved_results_alone(smoke, tmp_path, capsys):
     out = tmp_path / "copy"
     out.mkdir()

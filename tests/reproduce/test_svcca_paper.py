@@ -145,3 +145,22 @@ def test_batch_norm_and_stripe_statistics_on_made_up_pairs():
     assert bottom_up.stripe_contrast(pairs, layers) == pytest.approx(0.85 - 0.3)
     swapped = bottom_up.stripe_contrast(pairs, layers, relabel=lambda _, k: ~k)
     assert swapped == pytest.approx(0.3 - 0.85)
+
+
+def test_stripes_restricted_to_identity_skips():
+    layers = ["stem", "block1_branch", "block1", "block2_branch", "block2", "block3_branch"]
+    layers += ["block3"]
+    identity = ["block1", "block3"]  # block2 starts a stage: a projection skip
+    assert bottom_up.identity_joined("stem", "block1", layers, identity)
+    assert not bottom_up.identity_joined("block1", "block2", layers, identity)
+    assert not bottom_up.identity_joined("stem", "block3", layers, identity)  # through block2
+    assert bottom_up.identity_joined("block2", "block3", layers, identity)
+    sim = {("stem", "block1"): 0.9, ("block1", "block2"): 0.2, ("block2", "block3"): 0.7}
+    pairs = [[a, b, sim.get((a, b), 0.5)] for i, a in enumerate(layers) for b in layers[i + 1 :]]
+    pairs = [p for p in pairs if bottom_up._stream(p[0]) == bottom_up._stream(p[1])]
+    # separation 2: every stream pair 0.9, 0.2, 0.7 (mean 0.6) or the identity-joined ones
+    # 0.9, 0.7 (mean 0.8) against branch pairs 0.5; separation 4: stream 0.5 (stem/block2,
+    # block1/block3: not identity-joined) against branch 0.5
+    assert bottom_up.stripe_contrast(pairs, layers) == pytest.approx((0.1 + 0.0) / 2)
+    only = bottom_up.stripe_contrast(pairs, layers, identity=identity)
+    assert only == pytest.approx(0.8 - 0.5)  # separation 4 has no identity-joined stream pair

@@ -143,6 +143,47 @@ def test_a_frozen_layer_normalises_with_its_running_averages():
     assert not any(m.use_running_average for m in bns.values())
 
 
+def test_a_frozen_resnet_block_stops_whole_and_kept_checkpoints_stay(tmp_path):
+    # freeze training's resnet arm: the experiment's own schedule (stem at 0, blocks at 1, 2,
+    # 3 of 4 steps); a block frozen at step 2 ends as a 2-step run of the same seed left it:
+    # its convolutions, batch-norm scales and batch-norm statistics (and it is in eval mode)
+    from reproduce.experiments import freeze_training
+
+    cfg = configs.get_config("resnet", "smoke")
+    cfg.update(batch=16, freeze=freeze_training.schedule(cfg), keep_checkpoints=[0])
+    assert cfg["freeze"] == {"stem": 0, "bn_stem": 0, "blocks/0": 1, "blocks/1": 2, "blocks/2": 3}
+    model, data = configs.build(cfg)
+    init = nnx.clone(model)
+    two, _ = configs.build(cfg)
+    train.fit(tmp_path / "two", two, data, {**cfg, "steps": 2})
+    train.fit(tmp_path / "four", model, data, cfg)
+
+    def flat(m, prefix):
+        state = nnx.state(m, nnx.Any(nnx.Param, nnx.BatchStat))
+        leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+        return {
+            train._path(p): np.asarray(v) for p, v in leaves if train._path(p).startswith(prefix)
+        }
+
+    block = flat(model, "blocks/1/")
+    assert any("/bn_proj/mean" in k for k in block) and any("/bn1/var" in k for k in block)
+    for k, v in flat(two, "blocks/1/").items():
+        np.testing.assert_array_equal(block[k], v, err_msg=k)  # frozen at step 2: unchanged
+    for k, v in flat(init, "stem").items():  # frozen from step 0: still the initial values
+        np.testing.assert_array_equal(flat(model, "stem")[k], v, err_msg=k)
+    for prefix in ("blocks/2/", "out_layer"):  # still training after step 2: moved
+        after, before = flat(model, prefix), flat(two, prefix)
+        assert any(not np.array_equal(after[k], before[k]) for k in after), prefix
+    train.train_mode(model, cfg["freeze"], 2)
+    blocks = model.blocks
+    assert blocks[1].bn_proj.use_running_average and blocks[1].bn2.use_running_average
+    assert not blocks[2].bn1.use_running_average
+    # the checkpoint at a kept step survives; the others but the latest two are removed
+    kept = [s for s, _ in train.checkpoints(tmp_path / "four")]
+    assert kept == [0, 2, 4]
+    assert [s for s, _ in train.checkpoints(tmp_path / "two")] == [0, 2]
+
+
 def test_custom_loss_goes_through_fit(tmp_path):
     cfg = configs.get_config("digits_convnet", "smoke")
     cfg.update(width=0.25, steps=2, every=2, batch=8)
