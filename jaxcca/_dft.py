@@ -152,7 +152,7 @@ def _frequency_plan(hx: int, wx: int, hy: int, wy: int):
 
 
 def _realify(z: jax.Array) -> jax.Array:
-    """``(n, c)`` complex ``A + iB`` to the top half ``[a_1, -b_1, a_2, -b_2, ...]`` of its real form.
+    """``(n, c)`` complex ``A + iB`` to the top half ``[a_1, -b_1, a_2, ...]`` of its real form.
 
     Complex linear combinations of complex columns are exactly real linear
     combinations of the columns of the ``(2n, 2c)`` real form (column ``2j``

@@ -91,7 +91,7 @@ def _pivot_tolerance(dtype) -> float:
 
 
 def pair_inner(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a_R^T b_R`` for real forms given by their top halves ``a`` ``(n, 2c1)``, ``b`` ``(n, 2c2)``.
+    """``a_R^T b_R`` of real forms given by top halves ``a`` ``(n, 2c1)``, ``b`` ``(n, 2c2)``.
 
     One sample-sized product, ``m = a^T b``, plus ``J^T m J``, which in each
     2 x 2 block ``(i, k)`` is ``[[m11, -m10], [-m01, m00]]``. Exactly
