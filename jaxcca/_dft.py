@@ -354,8 +354,12 @@ def dft_cca(
     ``F[-u, -v] = conj(F[u, v])`` only about half the frequencies are computed
     and the others are filled in. Complex CCA is done on the real form
     ``[[A, -B], [B, A]]`` of ``A + iB`` with the same whitening as
-    :func:`jaxcca.cca` (accurate in float32, finite gradients), vmapped over
-    frequencies. Every frequency is centred over the ``N`` samples.
+    :func:`jaxcca.cca` (accurate in float32, finite gradients), represented
+    by its top half ``[A, -B]`` (columns interleaved), so that every
+    ``N``-sized product costs what the complex one does, half the real
+    form's; one complex ``C x C`` eigendecomposition per side gives the
+    preconditioner. Frequencies run one after another on CPU (``lax.map``)
+    and batched elsewhere. Every frequency is centred over the ``N`` samples.
 
     Different spatial sizes (e.g. a layer before and after pooling): only the
     common low-frequency band is compared, the signed frequencies with ``|k|

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcca._checks import validate_epsilon
-from jaxcca._linalg import cholesky_and_inverse, cholesky_inverse_nograd, eigh_nograd
+from jaxcca._linalg import cholesky_and_inverse, cholesky_nograd, eigh_nograd
 from jaxcca._numerics import alive_neurons, first_k, mm, pow2_scale, safe_div, safe_sqrt
 from jaxcca._numerics import gram as gram_matrix
 
@@ -175,7 +175,7 @@ def second_pass(
     eye = jnp.eye(g2.shape[0], dtype=dtype)
     tol = _pivot_tolerance(dtype)
     g2_probe = jnp.where(keep1[:, None] & keep1[None, :], jax.lax.stop_gradient(g2), eye)
-    l_probe, _ = cholesky_inverse_nograd(g2_probe + tol * 1e-2 * eye)
+    l_probe = cholesky_nograd(g2_probe + tol * 1e-2 * eye)
     pivots = jnp.diagonal(l_probe) ** 2
     keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
     if paired:
@@ -306,8 +306,11 @@ def whiten(
         )
     keep, l_factor, linv_t = second_pass(g2, keep1, paired=paired)
     # NaN/Inf input must give NaN output, not a quietly masked 0: the masks
-    # above compare False on NaN, so poison the basis explicitly.
-    poison = jnp.where(jnp.all(jnp.isfinite(x)), 0.0, jnp.nan).astype(dtype)
+    # above compare False on NaN, so poison the basis explicitly. A column of x
+    # holds a NaN or Inf exactly when its mean is not finite (its scale is 1
+    # then, and a finite column scaled to a unit maximum cannot overflow its
+    # sum): no extra pass over x.
+    poison = jnp.where(jnp.all(jnp.isfinite(mean)), 0.0, jnp.nan).astype(dtype)
     precond_kept = jnp.where(keep[None, :], precond, 0.0)
     # q = basis @ m: basis is q1 (masked to the kept directions) or xs.
     basis = jnp.where((keep | gram_mode)[None, :], basis, 0.0) + poison
