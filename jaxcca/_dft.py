@@ -152,17 +152,19 @@ def _frequency_plan(hx: int, wx: int, hy: int, wy: int):
 
 
 def _realify(z: jax.Array) -> jax.Array:
-    """``(n, c)`` complex ``A + iB`` to the ``(2n, 2c)`` real ``[[A, -B], [B, A]]``.
+    """``(n, c)`` complex ``A + iB`` to the top half ``[a_1, -b_1, a_2, ...]`` of its real form.
 
     Complex linear combinations of complex columns are exactly real linear
-    combinations of these real columns, and Hermitian inner products become
-    real ones (``Re <a, b> = <R(a), R(b)>``): the canonical correlations of the
-    real form are those of the complex data, each appearing twice.
+    combinations of the columns of the ``(2n, 2c)`` real form (column ``2j``
+    ``(a_j; b_j)``, column ``2j + 1`` ``(-b_j; a_j)``, i.e. ``z_j`` and ``i
+    z_j``), and Hermitian inner products become real ones (``Re <a, b> =
+    <R(a), R(b)>``): the canonical correlations of the real form are those of
+    the complex data, each appearing twice. The bottom half follows from the
+    top half, which is all that :func:`jaxcca._whiten.whiten` needs with
+    ``paired=True`` (half the cost of each sample-sized product).
     """
-    a, b = jnp.real(z), jnp.imag(z)
-    return jnp.concatenate(
-        [jnp.concatenate([a, -b], axis=1), jnp.concatenate([b, a], axis=1)], axis=0
-    )
+    n, c = z.shape
+    return jnp.stack([jnp.real(z), -jnp.imag(z)], axis=2).reshape(n, 2 * c)
 
 
 def _center_complex(z: jax.Array) -> jax.Array:
@@ -185,28 +187,30 @@ def _complex_preconditioner(gram: jax.Array, eps: float):
     """:func:`jaxcca._whiten.spectral_preconditioner` for the real form of complex data.
 
     The Gram matrix of ``[[A, -B], [B, A]]``'s columns is the real form of the
-    Hermitian ``G = Z^H Z``; one complex ``c x c`` eigendecomposition gives
-    its eigenvectors in pairs ``(v, i v)`` with equal eigenvalues, half the
-    size (and about a third of the time) of the real ``2c x 2c`` one. The
-    columns are interleaved, ``v_k`` then ``i v_k``, in descending order.
+    Hermitian ``G = Z^H Z`` (rows and columns interleaved, ``z_j`` then ``i
+    z_j``: ``Re G`` in the even rows and columns, ``Im G`` in the odd rows and
+    even columns); one complex ``c x c`` eigendecomposition gives its
+    eigenvectors in pairs ``(v, i v)`` with equal eigenvalues, half the size
+    (and about a third of the time) of the real ``2c x 2c`` one. The columns
+    are interleaved, ``v_k`` then ``i v_k``, in descending order, and so are
+    the rows (the coefficients on ``z_j`` and ``i z_j``).
     """
     c = gram.shape[0] // 2
     g = jax.lax.stop_gradient(gram)
-    lam, vecs = eigh_nograd(jax.lax.complex(g[:c, :c], g[c:, :c]))
+    lam, vecs = eigh_nograd(jax.lax.complex(g[0::2, 0::2], g[1::2, 0::2]))
     lam, vecs = lam[::-1], vecs[:, ::-1]
     tiny = float(np.finfo(gram.dtype).tiny)
     keep = lam > eps * jnp.maximum(lam[0], tiny)
     inv_sqrt = safe_div(jnp.ones_like(lam), jnp.sqrt(jnp.where(keep, lam, 1.0)), keep)
     re, im = jnp.real(vecs) * inv_sqrt[None, :], jnp.imag(vecs) * inv_sqrt[None, :]
-    first = jnp.concatenate([re, im], axis=0)  # coefficients of Z v on [Re cols, Im cols]
-    second = jnp.concatenate([-im, re], axis=0)  # ... of Z (i v)
-    precond = jnp.stack([first, second], axis=2).reshape(2 * c, 2 * c)
-    return precond, jnp.repeat(keep, 2)
+    # block (j, k): coefficients of Z v_k and Z (i v_k) on z_j and i z_j
+    blocks = jnp.stack([jnp.stack([re, -im], axis=-1), jnp.stack([im, re], axis=-1)], axis=1)
+    return blocks.reshape(2 * c, 2 * c), jnp.repeat(keep, 2)
 
 
 def _whiten_frequency(zx, zy, epsilon):
-    wx = whiten(_realify(zx), epsilon=epsilon, preconditioner=_complex_preconditioner)
-    wy = whiten(_realify(zy), epsilon=epsilon, preconditioner=_complex_preconditioner)
+    kw = {"epsilon": epsilon, "preconditioner": _complex_preconditioner, "paired": True}
+    wx, wy = whiten(_realify(zx), **kw), whiten(_realify(zy), **kw)
     rank_x, rank_y = (wx.rank + 1) // 2, (wy.rank + 1) // 2
     return wx, wy, rank_x, rank_y, jnp.minimum(rank_x, rank_y)
 
@@ -219,7 +223,7 @@ def _frequency_rho(zx, zy, epsilon):
     wx, wy, rank_x, rank_y, kc = _whiten_frequency(zx, zy, epsilon)
     # The whitened directions come in pairs (h, i h), so the real cross
     # product is the real form of the complex one, in 2 x 2 blocks.
-    cross = cross_product(wx, wy)
+    cross = cross_product(wx, wy, paired=True)
     s = complex_singular_values(cross[0::2, 0::2], cross[1::2, 0::2])
     return clip_correlations(s, kc), rank_x, rank_y
 
@@ -230,20 +234,19 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
     ``rel_x`` ``(c1,)`` takes x's per-channel power-of-two scales back out of
     the projections (up to one global factor, which the normalisation removes).
     """
-    c1 = zx.shape[1]
     wx, wy, rank_x, rank_y, kc = _whiten_frequency(zx, zy, epsilon)
-    u, rho, _, _ = canonical_directions(wx, wy, cross_product(wx, wy))
+    u, rho, _, _ = canonical_directions(wx, wy, cross_product(wx, wy, paired=True))
     # every complex correlation appears twice, adjacent in the sorted list
     rho_c = rho[0::2]
     # |<h, z_j>| for a complex unit direction h (realified as u's column) and
-    # complex neuron z_j: the real column j gives Re, column j + c1 gives -Im.
+    # complex neuron z_j: the real column 2j gives Re, column 2j + 1 gives -Im.
     # whiten's r carries its own global power of two (its smallest per-neuron
     # scale), which differs between frequencies: take it out, so that weights
     # compare across the grid.
     unit = jnp.min(pow2_scale(_realify(zx), axis=0))
-    rel = jnp.concatenate([rel_x, rel_x]) / unit
+    rel = jnp.repeat(rel_x, 2) / unit
     proj = mm(u.T, wx.r) * rel[None, :]  # (2p, 2 c1)
-    alpha = jnp.sum(safe_sqrt(proj[:, :c1] ** 2 + proj[:, c1:] ** 2), axis=1)
+    alpha = jnp.sum(safe_sqrt(proj[:, 0::2] ** 2 + proj[:, 1::2] ** 2), axis=1)
     alpha = 0.5 * (alpha[0::2] + alpha[1::2])  # the two copies of each direction
     return rho_c, jnp.where(first_k(kc, rho_c.shape[0]), alpha, 0.0), rank_x, rank_y
 
@@ -351,8 +354,12 @@ def dft_cca(
     ``F[-u, -v] = conj(F[u, v])`` only about half the frequencies are computed
     and the others are filled in. Complex CCA is done on the real form
     ``[[A, -B], [B, A]]`` of ``A + iB`` with the same whitening as
-    :func:`jaxcca.cca` (accurate in float32, finite gradients), vmapped over
-    frequencies. Every frequency is centred over the ``N`` samples.
+    :func:`jaxcca.cca` (accurate in float32, finite gradients), represented
+    by its top half ``[A, -B]`` (columns interleaved), so that every
+    ``N``-sized product costs what the complex one does, half the real
+    form's; one complex ``C x C`` eigendecomposition per side gives the
+    preconditioner. Frequencies run one after another on CPU (``lax.map``)
+    and batched elsewhere. Every frequency is centred over the ``N`` samples.
 
     Different spatial sizes (e.g. a layer before and after pooling): only the
     common low-frequency band is compared, the signed frequencies with ``|k|

@@ -20,6 +20,7 @@ from jaxcca._numerics import mm, pow2_scale, safe_div
 __all__ = [
     "cholesky_and_inverse",
     "cholesky_inverse_nograd",
+    "cholesky_nograd",
     "cholesky_upper_inverse",
     "complex_singular_values",
     "eigh_nograd",
@@ -118,6 +119,7 @@ eigh_nograd = sequential_batching_on_cpu(_eigh_impl)
 _svd_nograd = sequential_batching_on_cpu(_svd_impl)
 _svdvals_nograd = sequential_batching_on_cpu(_svdvals_impl)
 cholesky_inverse_nograd = sequential_batching_on_cpu(_chol_inv_impl)
+cholesky_nograd = sequential_batching_on_cpu(jnp.linalg.cholesky)
 
 
 @jax.custom_jvp

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcca._checks import validate_epsilon
-from jaxcca._linalg import cholesky_and_inverse, cholesky_inverse_nograd, eigh_nograd
+from jaxcca._linalg import cholesky_and_inverse, cholesky_nograd, eigh_nograd
 from jaxcca._numerics import alive_neurons, first_k, mm, pow2_scale, safe_div, safe_sqrt
 from jaxcca._numerics import gram as gram_matrix
 
@@ -39,6 +39,7 @@ __all__ = [
     "center",
     "cross_product",
     "default_epsilon",
+    "pair_inner",
     "second_pass",
     "spectral_preconditioner",
     "whiten",
@@ -72,6 +73,40 @@ def _pivot_tolerance(dtype) -> float:
     # once the basis is re-orthonormalised; spurious directions created by
     # round-off retain ~eps**0.5 or less.
     return float(np.sqrt(np.finfo(dtype).eps)) * 10.0
+
+
+# ----------------------------------------------------------------------------
+# Complex data in real form, stored as the top half (``paired=True``)
+# ----------------------------------------------------------------------------
+#
+# Complex linear algebra on ``(n, c)`` data ``Z = A + iB`` is real linear
+# algebra on its real form, the ``(2n, 2c)`` matrix whose column ``2j`` is
+# ``(a_j; b_j)`` (neuron ``z_j``) and column ``2j + 1`` is ``(-b_j; a_j)``
+# (neuron ``i z_j``). Its bottom half is its top half ``T = [a_1, -b_1, a_2,
+# -b_2, ...]`` times the signed pair swap ``J`` (``(t_0, t_1) -> (-t_1,
+# t_0)`` in each pair), and products with the real form of a complex matrix
+# keep that structure. So ``T`` alone represents the data, every sample-sized
+# product on ``T`` costs half of the same product on the real form, and the
+# inner products of two such matrices are ``T_a^T T_b + J^T (T_a^T T_b) J``.
+
+
+def pair_inner(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a_R^T b_R`` of real forms given by top halves ``a`` ``(n, 2c1)``, ``b`` ``(n, 2c2)``.
+
+    One sample-sized product, ``m = a^T b``, plus ``J^T m J``, which in each
+    2 x 2 block ``(i, k)`` is ``[[m11, -m10], [-m01, m00]]``. Exactly
+    symmetric when ``a is b`` (:func:`jaxcca._numerics.gram`).
+    """
+    m = gram_matrix(a) if a is b else mm(a.T, b)
+    m4 = m.reshape(m.shape[0] // 2, 2, m.shape[1] // 2, 2)
+    sign = jnp.asarray([[1.0, -1.0], [-1.0, 1.0]], m.dtype)[None, :, None, :]
+    return m + (m4[:, ::-1, :, ::-1] * sign).reshape(m.shape)
+
+
+def _pair_all(v: jax.Array) -> jax.Array:
+    """``(2c,)`` bool: each entry and its pair partner (``2j``, ``2j + 1``)."""
+    both = jnp.all(v.reshape(-1, 2), axis=1)
+    return jnp.repeat(both, 2)
 
 
 class Whitened(NamedTuple):
@@ -125,20 +160,26 @@ def spectral_preconditioner(gram: jax.Array, eps: float) -> tuple[jax.Array, jax
     return vecs * inv_sqrt[None, :], keep1
 
 
-def second_pass(g2: jax.Array, keep1: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def second_pass(
+    g2: jax.Array, keep1: jax.Array, *, paired: bool = False
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Second pass of :func:`whiten` on ``g2 = q1^T q1`` (close to the identity).
 
     A Gram-Schmidt pass (constant) drops directions that keep less than
     ``_pivot_tolerance`` of their norm: they were round-off. Returns ``(keep,
-    L, L^{-T})`` of the masked ``g2``, differentiable.
+    L, L^{-T})`` of the masked ``g2``, differentiable. ``paired``: the
+    directions come in pairs ``(h, i h)`` of complex data in real form, kept
+    or dropped together (so that the kept basis keeps the real-form structure).
     """
     dtype = g2.dtype
     eye = jnp.eye(g2.shape[0], dtype=dtype)
     tol = _pivot_tolerance(dtype)
     g2_probe = jnp.where(keep1[:, None] & keep1[None, :], jax.lax.stop_gradient(g2), eye)
-    l_probe, _ = cholesky_inverse_nograd(g2_probe + tol * 1e-2 * eye)
+    l_probe = cholesky_nograd(g2_probe + tol * 1e-2 * eye)
     pivots = jnp.diagonal(l_probe) ** 2
     keep = keep1 & (pivots > tol) & jnp.isfinite(pivots)
+    if paired:
+        keep = _pair_all(keep)
     keep = jnp.cumprod(keep.astype(jnp.int32)).astype(bool)  # NaN poisons the tail
     both = keep[:, None] & keep[None, :]
     l_factor, l_inv = cholesky_and_inverse(jnp.where(both, g2, eye))
@@ -167,12 +208,14 @@ def gram_form_is_accurate(precond: jax.Array, keep1: jax.Array) -> jax.Array:
     return jax.lax.stop_gradient(big <= GRAM_FORM_MAX_COND * small)
 
 
-def _basis_and_gram(xs: jax.Array, precond: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _basis_and_gram(xs: jax.Array, precond: jax.Array, inner) -> tuple[jax.Array, jax.Array]:
     q1 = mm(xs, precond)
-    return q1, gram_matrix(q1)
+    return q1, inner(q1, q1)
 
 
-def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -> Whitened:
+def whiten(
+    x: jax.Array, *, epsilon: float | None = None, preconditioner=None, paired: bool = False
+) -> Whitened:
     r"""Orthonormal basis of the centred column space of ``x``.
 
     Steps (``x`` is ``(n, d)``, rows are samples):
@@ -205,6 +248,13 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
       preconditioner: ``(gram, eps) -> (precond, keep1)`` for step 2, held
         constant; default :func:`spectral_preconditioner`. (DFT-CCA passes
         one that exploits the structure of complex data in real form.)
+      paired: ``x`` ``(n, 2c)`` is the top half ``[a_1, -b_1, a_2, -b_2,
+        ...]`` of the real form of complex data ``A + iB`` (see
+        :func:`pair_inner`): the result is that of the ``(2n, 2c)`` real form,
+        with its sample-sized fields (``q``, ``q1``, ``xs``) as top halves, at
+        half the cost of the sample-sized products; ``preconditioner`` must
+        return the real form of a complex map, in the same interleaved order.
+        Complex centring (over the ``n`` rows), per-pair scales and norms.
 
     Returns:
       A :class:`Whitened` tuple.
@@ -217,15 +267,23 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     # Step 0: an exact power-of-two scale per neuron (the basis does not
     # depend on it), so that no square below overflows or underflows at any
     # magnitude and one huge neuron does not make the others look dead.
+    inner = pair_inner if paired else (lambda a, b: mm(a.T, b))
     scale = pow2_scale(x, axis=0)
+    if paired:  # the real form's column 2j + 1 holds the values of column 2j
+        scale = jnp.repeat(jnp.min(scale.reshape(-1, 2), axis=1), 2)
     xc, mean = center(x * scale[None, :])
-    norms = safe_sqrt(jnp.sum(xc * xc, axis=0))
+    sq_norms = jnp.sum(xc * xc, axis=0)
+    if paired:
+        sq_norms = jnp.repeat(jnp.sum(sq_norms.reshape(-1, 2), axis=1), 2)
+    norms = safe_sqrt(sq_norms)
     alive = alive_neurons(norms, mean, n)
+    if paired:
+        alive = _pair_all(alive)
     inv_norms = safe_div(jnp.ones_like(norms), norms, alive)
     xs = xc * inv_norms[None, :]
 
     # --- preconditioner (constant) ---------------------------------------
-    gram = gram_matrix(xs)
+    gram = pair_inner(xs, xs) if paired else gram_matrix(xs)
     precond, keep1 = (preconditioner or spectral_preconditioner)(gram, eps)
 
     # --- re-orthonormalisation (differentiated) ---------------------------
@@ -244,12 +302,15 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
         basis, g2 = jax.lax.cond(
             gram_mode,
             lambda: (xs, mm(mm(precond.T, gram), precond)),
-            lambda: _basis_and_gram(xs, precond),
+            lambda: _basis_and_gram(xs, precond, inner),
         )
-    keep, l_factor, linv_t = second_pass(g2, keep1)
+    keep, l_factor, linv_t = second_pass(g2, keep1, paired=paired)
     # NaN/Inf input must give NaN output, not a quietly masked 0: the masks
-    # above compare False on NaN, so poison the basis explicitly.
-    poison = jnp.where(jnp.all(jnp.isfinite(x)), 0.0, jnp.nan).astype(dtype)
+    # above compare False on NaN, so poison the basis explicitly. A column of x
+    # holds a NaN or Inf exactly when its mean is not finite (its scale is 1
+    # then, and a finite column scaled to a unit maximum cannot overflow its
+    # sum): no extra pass over x.
+    poison = jnp.where(jnp.all(jnp.isfinite(mean)), 0.0, jnp.nan).astype(dtype)
     precond_kept = jnp.where(keep[None, :], precond, 0.0)
     # q = basis @ m: basis is q1 (masked to the kept directions) or xs.
     basis = jnp.where((keep | gram_mode)[None, :], basis, 0.0) + poison
@@ -267,7 +328,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     if dtype == np.float64:
         r = r_from_gram()
     else:
-        r = jax.lax.cond(gram_mode, r_from_gram, lambda: mm(m.T, mm(basis.T, xc)))
+        r = jax.lax.cond(gram_mode, r_from_gram, lambda: mm(m.T, inner(basis, xc)))
     # Back from the per-neuron scales: r in the units of x times one global
     # power of two (exact; SVCCA and PWCCA do not depend on it), w and the
     # mean in the units of x.
@@ -297,14 +358,16 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     )
 
 
-def cross_product(wx: Whitened, wy: Whitened) -> jax.Array:
+def cross_product(wx: Whitened, wy: Whitened, *, paired: bool = False) -> jax.Array:
     """``wx.q.T @ wy.q`` (``(d1, d2)``), computed from the bases before their last map.
 
     ``m_x^T (b_x^T b_y) m_y`` (``q = b m``, fields ``q1`` and ``linv_t``) needs
     one ``n``-sized product instead of forming both ``q`` (under jit the unused
-    ``q`` is never computed).
+    ``q`` is never computed). ``paired``: both came from ``whiten(...,
+    paired=True)`` (the product of the real forms, :func:`pair_inner`).
     """
-    return mm(mm(wx.linv_t.T, mm(wx.q1.T, wy.q1)), wy.linv_t)
+    inner = pair_inner(wx.q1, wy.q1) if paired else mm(wx.q1.T, wy.q1)
+    return mm(mm(wx.linv_t.T, inner), wy.linv_t)
 
 
 class MomentWhitened(NamedTuple):

@@ -183,3 +183,40 @@ def test_errors():
         jaxcca.dft_cca(x[:1], x[:1])
     with pytest.raises(ValueError, match="NaN or Inf"):
         jaxcca.dft_cca(x.at[0, 0, 0, 0].set(jnp.nan), x, check_finite=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_paired_whitening_equals_whitening_of_the_full_real_form(dtype, rng):
+    """``whiten(top half, paired=True)`` is ``whiten`` of the ``(2n, 2c)`` real form."""
+    from jaxcca._dft import _complex_preconditioner, _realify
+    from jaxcca._whiten import cross_product, pair_inner, whiten
+
+    def complex_data(c, n=60):
+        z = rng.standard_normal((n, c)) + 1j * rng.standard_normal((n, c))
+        z = z @ (rng.standard_normal((c, c)) + 1j * rng.standard_normal((c, c)))
+        return z - z.mean(axis=0)
+
+    def full_real_form(z):  # columns 2j: (a_j; b_j), 2j + 1: (-b_j; a_j)
+        a, b = z.real, z.imag
+        top = np.stack([a, -b], axis=2).reshape(z.shape[0], -1)
+        bottom = np.stack([b, a], axis=2).reshape(z.shape[0], -1)
+        return np.concatenate([top, bottom])
+
+    zx, zy = complex_data(3), complex_data(5)
+    tx, ty = (jnp.asarray(_realify(jnp.asarray(z)), dtype) for z in (zx, zy))
+    fx, fy = (jnp.asarray(full_real_form(z), dtype) for z in (zx, zy))
+    np.testing.assert_array_equal(np.asarray(tx), np.asarray(fx[: zx.shape[0]]))
+    tol = {np.float64: 1e-12, np.float32: 2e-5}[dtype]
+    np.testing.assert_allclose(pair_inner(tx, ty), fx.T @ fy, rtol=tol, atol=tol * 60)
+
+    kw = {"preconditioner": _complex_preconditioner, "paired": True}
+    px, py = whiten(tx, **kw), whiten(ty, **kw)
+    wx, wy = whiten(fx), whiten(fy)
+    assert int(px.rank) == int(wx.rank) == 6 and int(py.rank) == int(wy.rank) == 10
+    # the same subspaces: the same canonical correlations and the same Gram of coordinates
+    s_paired = np.linalg.svd(np.asarray(cross_product(px, py, paired=True)), compute_uv=False)
+    s_full = np.linalg.svd(np.asarray(cross_product(wx, wy)), compute_uv=False)
+    np.testing.assert_allclose(s_paired, s_full, atol=tol)
+    np.testing.assert_allclose(px.r.T @ px.r, wx.r.T @ wx.r, rtol=tol, atol=tol)
+    # the top half of the paired basis is orthonormal as part of the real form
+    np.testing.assert_allclose(pair_inner(px.q, px.q), np.eye(6), atol=tol)
