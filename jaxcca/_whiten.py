@@ -30,7 +30,15 @@ import numpy as np
 
 from jaxcca._checks import validate_epsilon
 from jaxcca._linalg import cholesky_and_inverse, cholesky_inverse_nograd, eigh_nograd
-from jaxcca._numerics import alive_neurons, first_k, mm, pow2_scale, safe_div, safe_sqrt
+from jaxcca._numerics import (
+    alive_neurons,
+    first_k,
+    live_unit,
+    mm,
+    pow2_scale,
+    safe_div,
+    safe_sqrt,
+)
 from jaxcca._numerics import gram as gram_matrix
 
 __all__ = [
@@ -81,13 +89,15 @@ class Whitened(NamedTuple):
       q: ``(n, d)`` orthonormal columns spanning the centred data; columns of
         dropped directions are exactly zero.
       r: ``(d, d)`` the coordinates of the centred neurons in that basis,
-        ``c * q.T @ (x - mean)`` for a power of two ``c`` (``1 / max|x|``
-        roughly; SVCCA and PWCCA do not depend on it, and it keeps ``r``
-        finite at any magnitude); rows of dropped directions are zero.
+        ``unit * q.T @ (x - mean)`` (SVCCA and PWCCA do not depend on
+        ``unit``, and it keeps ``r`` finite at any magnitude); rows of dropped
+        directions and columns of dead neurons are zero.
       mask: ``(d,)`` bool, which columns of ``q`` are kept.
       rank: scalar int, the effective rank ``mask.sum()``.
       mean: ``(d,)`` the per-neuron mean that was removed.
       w: ``(d, d)`` the whitening map: ``q == (x - mean) @ w``.
+      unit: scalar, the power of two in ``r``: ``1 / max|x_j|`` roughly, for
+        the largest live neuron ``j`` (:func:`jaxcca._numerics.live_unit`).
       q1: ``(n, d)`` the basis ``b`` with ``q == q1 @ linv_t``: the first-pass
         basis ``xs @ precond`` (dropped directions zero), or ``xs`` itself
         where the second pass was done in ``d x d`` form (float64, and
@@ -104,6 +114,7 @@ class Whitened(NamedTuple):
     rank: jax.Array
     mean: jax.Array
     w: jax.Array
+    unit: jax.Array
     q1: jax.Array
     linv_t: jax.Array
     xs: jax.Array
@@ -279,9 +290,8 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
     # The global power of two is the largest *live* neuron's: a huge dead one
     # would push every live coordinate toward underflow (1e-31 at 1e30, where
     # PWCCA's weights then have NaN gradients in float32).
-    ref = jnp.min(jnp.where(alive, scale, jnp.inf))
-    ref = jnp.where(jnp.isfinite(ref), ref, jnp.ones_like(ref))
-    r = r * (ref / scale)[None, :]
+    unit = live_unit(scale, alive)
+    r = r * (unit / scale)[None, :]
     rank = jnp.sum(keep, dtype=jnp.int32)
     return Whitened(
         q=q,
@@ -290,6 +300,7 @@ def whiten(x: jax.Array, *, epsilon: float | None = None, preconditioner=None) -
         rank=rank,
         mean=mean / scale,
         w=scale[:, None] * w,
+        unit=unit,
         q1=basis,
         linv_t=m,
         xs=xs + poison,

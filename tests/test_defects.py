@@ -72,6 +72,54 @@ def test_svcca_and_pwcca_ignore_a_huge_constant_neuron(name):
     assert problem is None, problem
 
 
+@pytest.mark.parametrize("name", ["dft_cca_similarity", "dft_cca_projection"])
+@pytest.mark.parametrize("e", [10, 20, 30])
+def test_dft_cca_ignores_a_huge_constant_pixel(name, e):
+    # Found by tests/battery_report.py: one pixel of a channel constant at
+    # 3.25e10 (the channel's other pixels ~1) entered every frequency's
+    # coefficient through the transform, so the live pixels survived only as
+    # its round-off (float32 0.295 vs float64 0.413 at 1e10); the projection
+    # weights took their unit from that channel (a silent 0 at 1e20, 1e30).
+    problem = run_case(BY_NAME[name], "dead", e, 6000 + e + 30, paths=("eager", "jit", "grad"))
+    assert problem is None, problem
+
+
+@pytest.mark.parametrize("weighting", ["mean", "projection"])
+def test_dft_cca_constant_pixel_and_dead_channel_are_exact(weighting):
+    # A constant pixel contributes nothing once centred, at any magnitude and
+    # in float64 too: the value equals that with the pixel zeroed. A dead
+    # (zero) channel must not set the projection weights' unit (a silent 0 at
+    # 1e-30 before). float32 against float64, eager and jit, finite gradient.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((80, 6, 6, 4))
+    y = np.tanh(x[..., :3] @ rng.standard_normal((3, 3))) + 0.3 * rng.standard_normal((80, 6, 6, 3))
+
+    def f(a, b):
+        return jaxcca.dft_cca_similarity(a, b, weighting=weighting)
+
+    zeroed = x.copy()
+    zeroed[:, 0, 0, 1] = 0.0
+    dead = x.copy()
+    dead[..., 0] = 0.0
+    expected_pixel = float(f(zeroed, y))
+    grad = jax.jit(jax.grad(f))
+    for s in (1e10, 1e20, 1e30):
+        xs = x.copy()
+        xs[:, 0, 0, 1] = 3.25 * s
+        np.testing.assert_allclose(float(f(xs, y)), expected_pixel, atol=1e-12)
+    for xs in (dead * 1e-30, dead * 1e30, dead):
+        expected = float(f(xs, y))
+        x32, y32 = xs.astype(np.float32), y.astype(np.float32)
+        for got in (f(x32, y32), jax.jit(f)(x32, y32)):
+            np.testing.assert_allclose(float(got), expected, atol=2e-5)
+        assert np.all(np.isfinite(grad(x32, y32)))
+    x32 = x.copy()
+    x32[:, 0, 0, 1] = 3.25e20
+    x32 = x32.astype(np.float32)
+    np.testing.assert_allclose(float(f(x32, y.astype(np.float32))), expected_pixel, atol=2e-5)
+    assert np.all(np.isfinite(grad(x32, y.astype(np.float32))))
+
+
 def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
     x, _ = pair()
     for s in (1e10, 1e-12, 1e30):
