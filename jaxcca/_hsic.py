@@ -161,23 +161,64 @@ def median_nonneg(v: jax.Array) -> jax.Array:
     return jnp.where(jnp.any(jnp.isnan(c)), jnp.nan, med)
 
 
+# Squared distances from the Gram expansion ``|x_i|^2 + |x_j|^2 - 2 x_i . x_j``
+# (one matrix product) carry an absolute round-off of about ``eps * |x|^2``; a
+# bandwidth ``sigma^2`` below ``RBF_DIRECT_FACTOR`` times that makes the round-off
+# move the kernel's exponent by more than ``1 / RBF_DIRECT_FACTOR`` (and can turn
+# two distinct samples into coinciding ones), so the distances are then formed
+# from the differences themselves, exact to relative round-off.
+RBF_DIRECT_FACTOR = 1e3
+
+
+def _expanded_sq_distances(xc: jax.Array) -> jax.Array:
+    n = xc.shape[0]
+    g = mm(xc, xc.T)
+    sq = jnp.sum(xc * xc, axis=1)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
+    return jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
+
+
+def _direct_sq_distances(xc: jax.Array) -> jax.Array:
+    # n x n x d elementwise work (no matrix product): only taken for bandwidths
+    # below the resolution of the expanded form (under vmap, always computed).
+    diff = xc[:, None, :] - xc[None, :, :]
+    return jnp.sum(diff * diff, axis=-1)
+
+
 def rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
     """RBF kernel ``exp(-||x_i - x_j||^2 / (2 sigma^2))`` and the ``sigma`` used.
 
     With ``mode == "threshold"``, ``sigma^2 = threshold^2 * median(D)`` where
     ``D`` is the full ``n x n`` matrix of squared distances, diagonal zeros
     included (as in Kornblith et al.'s notebook, ``gram_rbf``). No square root
-    is taken on the differentiated path. If ``sigma`` is 0 (more than half of
-    the pairs coincide), the kernel is the indicator of coinciding samples.
+    is taken on the differentiated path. Distances come from one matrix
+    product, or from the differences when ``sigma^2`` is below
+    ``RBF_DIRECT_FACTOR * eps * max|x_i|^2`` (the product's round-off would
+    decide the kernel: e.g. one neuron 1e30 times larger than the others and
+    an absolute ``sigma``). If ``sigma^2`` is 0 or below the smallest normal
+    float (more than half of the pairs coincide, or an absolute ``sigma``
+    that underflows once the data are scaled), the kernel is its limit, the
+    indicator of coinciding samples.
     """
-    n = xc.shape[0]
-    g = mm(xc, xc.T)
-    sq = jnp.sum(xc * xc, axis=1)
-    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
-    d2 = jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
     v = jnp.asarray(value, dtype=xc.dtype)
-    s2 = v * v * median_nonneg(d2) if mode == "threshold" else v * v
-    ok = ~(s2 <= 0)  # NaN takes the exp branch and propagates
+
+    def bandwidth2(d2):
+        return v * v * median_nonneg(d2) if mode == "threshold" else v * v
+
+    d2 = _expanded_sq_distances(xc)
+    s2 = bandwidth2(d2)
+    eps = float(np.finfo(xc.dtype).eps)
+    resolution = eps * jnp.max(jnp.sum(xc * xc, axis=1))
+    fine = jax.lax.stop_gradient(s2 < RBF_DIRECT_FACTOR * resolution)
+
+    def direct():
+        d = _direct_sq_distances(xc)
+        return d, bandwidth2(d)
+
+    d2, s2 = jax.lax.cond(fine, direct, lambda: (d2, s2))
+    # Below the smallest normal float, 1 / s2 can overflow (a NaN gradient):
+    # the limit is taken instead. NaN takes the exp branch and propagates.
+    ok = ~(s2 < float(np.finfo(xc.dtype).tiny))
     safe = jnp.where(ok, s2, 1.0)
     k = jnp.where(ok, jnp.exp(-d2 / (2.0 * safe)), (d2 == 0).astype(xc.dtype))
     sigma = jnp.where(ok, jnp.sqrt(safe), 0.0)

@@ -120,6 +120,51 @@ def test_dft_cca_constant_pixel_and_dead_channel_are_exact(weighting):
     assert np.all(np.isfinite(grad(x32, y.astype(np.float32))))
 
 
+@pytest.mark.parametrize("e", [30, -20])
+def test_rbf_cka_absolute_sigma_with_one_huge_neuron(e):
+    # Found by tests/battery_report.py: with one neuron 1e20..1e30 larger than
+    # the rest, the scaled sigma^2 underflows, and distances from the Gram
+    # expansion turned two distinct samples into coinciding ones (float32
+    # -0.0037 / -0.0045 where float64 gives 0).
+    m = BY_NAME["cka_rbf_debiased_sigma"]
+    problem = run_case(m, "huge_neuron", e, 1000 + e + 30, paths=("eager", "jit", "grad"))
+    assert problem is None, problem
+
+
+def _rbf_sigma3(debiased):
+    def f(a, b):
+        return jaxcca.cka_similarity(a, b, kernel="rbf", sigma=3.0, debiased=debiased)
+
+    def mb(a, b):
+        a, b = a.reshape(2, a.shape[0] // 2, -1), b.reshape(2, b.shape[0] // 2, -1)
+        return jaxcca.minibatch_cka(a, b, kernel="rbf", sigma=3.0, debiased=debiased).similarity
+
+    return f, mb
+
+
+def test_rbf_cka_absolute_sigma_far_below_the_data_scale():
+    # sigma^2 below the round-off of Gram-expanded distances: the kernel must
+    # come from exact distances (float32 was 2.4e-4 off at 1e4 before), and
+    # coinciding samples (duplicated rows) must be found at every magnitude.
+    # minibatch_cka shares the kernel (hsic_terms): checked alongside.
+    rng = np.random.default_rng(7)
+    base, yb = rng.standard_normal((32, 5)), rng.standard_normal((32, 4))
+    y = np.concatenate([yb, yb + 0.1 * rng.standard_normal((32, 4))])
+    fns = [_rbf_sigma3(debiased) for debiased in (True, False)]
+    jitted = [(f, jax.jit(f), mb, jax.jit(mb), jax.jit(jax.grad(f))) for f, mb in fns]
+    for second in (base, rng.standard_normal((32, 5))):
+        for s in (1e3, 1e4, 1e10, 1e30):
+            x = np.concatenate([base, second])
+            x[:, 1] *= s
+            x32, y32 = x.astype(np.float32), y.astype(np.float32)
+            for f, jf, mb, jmb, grad in jitted:
+                for eager, jit in ((f, jf), (mb, jmb)):
+                    expected = float(eager(x, y))
+                    for got in (eager(x32, y32), jit(x32, y32)):
+                        np.testing.assert_allclose(float(got), expected, atol=2e-5)
+                assert np.all(np.isfinite(grad(x32, y32)))
+
+
 def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
     x, _ = pair()
     for s in (1e10, 1e-12, 1e30):
