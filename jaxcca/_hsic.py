@@ -26,6 +26,7 @@ from jaxcca._numerics import (
 )
 
 __all__ = [
+    "below_resolution",
     "center_gram",
     "centred",
     "cka_from_hsic",
@@ -162,11 +163,12 @@ def median_nonneg(v: jax.Array) -> jax.Array:
 
 
 # Squared distances from the Gram expansion ``|x_i|^2 + |x_j|^2 - 2 x_i . x_j``
-# (one matrix product) carry an absolute round-off of about ``eps * |x|^2``; a
-# bandwidth ``sigma^2`` below ``RBF_DIRECT_FACTOR`` times that makes the round-off
-# move the kernel's exponent by more than ``1 / RBF_DIRECT_FACTOR`` (and can turn
-# two distinct samples into coinciding ones), so the distances are then formed
-# from the differences themselves, exact to relative round-off.
+# (one matrix product) carry an absolute round-off of about ``eps * |x|^2``. An
+# absolute bandwidth with ``sigma^2`` below ``RBF_DIRECT_FACTOR`` times that
+# (e.g. ``sigma=3`` and one neuron 1e20 times larger than the rest) lets the
+# round-off move the kernel's exponent by more than ``1 / RBF_DIRECT_FACTOR``
+# and turn two distinct samples into coinciding ones; the distances are then
+# formed from the differences themselves, exact to relative round-off.
 RBF_DIRECT_FACTOR = 1e3
 
 
@@ -179,43 +181,38 @@ def _expanded_sq_distances(xc: jax.Array) -> jax.Array:
 
 
 def _direct_sq_distances(xc: jax.Array) -> jax.Array:
-    # n x n x d elementwise work (no matrix product): only taken for bandwidths
-    # below the resolution of the expanded form (under vmap, always computed).
+    # n x n x d elementwise work instead of a matrix product.
     diff = xc[:, None, :] - xc[None, :, :]
     return jnp.sum(diff * diff, axis=-1)
 
 
-def rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
+def below_resolution(xc: jax.Array, sigma) -> jax.Array:
+    """Whether ``sigma**2`` is below what Gram-expanded distances of ``xc`` resolve (traced bool).
+
+    ``sigma**2 < RBF_DIRECT_FACTOR * eps * max_i |x_i|^2``; held constant.
+    """
+    v = jnp.asarray(sigma, dtype=xc.dtype)
+    eps = float(np.finfo(xc.dtype).eps)
+    resolution = eps * jnp.max(jnp.sum(xc * xc, axis=1))
+    return jax.lax.stop_gradient(v * v < RBF_DIRECT_FACTOR * resolution)
+
+
+def rbf_gram(xc: jax.Array, mode: str, value, *, direct: bool = False):
     """RBF kernel ``exp(-||x_i - x_j||^2 / (2 sigma^2))`` and the ``sigma`` used.
 
     With ``mode == "threshold"``, ``sigma^2 = threshold^2 * median(D)`` where
     ``D`` is the full ``n x n`` matrix of squared distances, diagonal zeros
     included (as in Kornblith et al.'s notebook, ``gram_rbf``). No square root
     is taken on the differentiated path. Distances come from one matrix
-    product, or from the differences when ``sigma^2`` is below
-    ``RBF_DIRECT_FACTOR * eps * max|x_i|^2`` (the product's round-off would
-    decide the kernel: e.g. one neuron 1e30 times larger than the others and
-    an absolute ``sigma``). If ``sigma^2`` is 0 or below the smallest normal
-    float (more than half of the pairs coincide, or an absolute ``sigma``
-    that underflows once the data are scaled), the kernel is its limit, the
-    indicator of coinciding samples.
+    product, or with ``direct`` (static) from the differences
+    (:func:`below_resolution` says when that is needed). If ``sigma^2`` is
+    0 or below the smallest normal float (more than half of the pairs
+    coincide, or an absolute ``sigma`` that underflows once the data are
+    scaled), the kernel is its limit, the indicator of coinciding samples.
     """
+    d2 = _direct_sq_distances(xc) if direct else _expanded_sq_distances(xc)
     v = jnp.asarray(value, dtype=xc.dtype)
-
-    def bandwidth2(d2):
-        return v * v * median_nonneg(d2) if mode == "threshold" else v * v
-
-    d2 = _expanded_sq_distances(xc)
-    s2 = bandwidth2(d2)
-    eps = float(np.finfo(xc.dtype).eps)
-    resolution = eps * jnp.max(jnp.sum(xc * xc, axis=1))
-    fine = jax.lax.stop_gradient(s2 < RBF_DIRECT_FACTOR * resolution)
-
-    def direct():
-        d = _direct_sq_distances(xc)
-        return d, bandwidth2(d)
-
-    d2, s2 = jax.lax.cond(fine, direct, lambda: (d2, s2))
+    s2 = v * v * median_nonneg(d2) if mode == "threshold" else v * v
     # Below the smallest normal float, 1 / s2 can overflow (a NaN gradient):
     # the limit is taken instead. NaN takes the exp branch and propagates.
     ok = ~(s2 < float(np.finfo(xc.dtype).tiny))
@@ -293,9 +290,19 @@ def hsic_terms(x, y, mode, value, debiased) -> ScaledHSIC:
         cx, cy = pow2_scale(xc), pow2_scale(yc)
         vx = value * cx if mode == "sigma" else value
         vy = value * cy if mode == "sigma" else value
-        kx, bx = rbf_gram(xc * cx, mode, vx)
-        ky, by = rbf_gram(yc * cy, mode, vy)
-        hxy, hxx, hyy = hsic_from_grams(kx, ky, debiased)
+
+        def terms(direct):
+            kx, bx = rbf_gram(xc * cx, mode, vx, direct=direct)
+            ky, by = rbf_gram(yc * cy, mode, vy, direct=direct)
+            return (*hsic_from_grams(kx, ky, debiased), bx, by)
+
+        if mode == "sigma":
+            # The cond returns scalars, so the common path stays fused (under
+            # vmap both branches run: n x n x d more work per pair).
+            fine = below_resolution(xc * cx, vx) | below_resolution(yc * cy, vy)
+            hxy, hxx, hyy, bx, by = jax.lax.cond(fine, lambda: terms(True), lambda: terms(False))
+        else:
+            hxy, hxx, hyy, bx, by = terms(False)
         bx, by = bx / cx, by / cy
         sx = sy = jnp.ones((), x.dtype)
     # A constant side has an exactly zero centred kernel (not round-off of one).
