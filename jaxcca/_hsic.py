@@ -330,8 +330,10 @@ def linear_cka_basis(x: jax.Array) -> jax.Array:
     """Centred ``x`` over ``||x_c^T x_c||_F^{1/2}``: linear CKA of two such is ``||a^T b||_F^2``.
 
     Exactly pre-scaled by a power of two, so that any magnitude works.
+    Constant columns are zeroed (:func:`centred`), as in :func:`hsic_terms`:
+    the centring residue of a large constant neuron is not signal.
     """
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    xc, _ = centred(x)
     xc = xc * pow2_scale(xc)
     gram_norm = safe_sqrt(jnp.sum(mm(xc.T, xc) ** 2))
     return xc * safe_rsqrt(gram_norm)

@@ -174,6 +174,22 @@ def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
         np.testing.assert_allclose(sims[0, 1], jaxcca.cka_similarity(xs[0], xs[1]), atol=1e-5)
 
 
+@pytest.mark.parametrize("e", [10, 20])
+def test_pairwise_cka_ignores_a_huge_constant_neuron(e):
+    # Found by tests/battery_report.py (session 6): pairwise's CKA basis kept
+    # the centring residue of a constant neuron of 3.25e10 (float32 2e-8 vs
+    # float64 0.607; at 3.25e20 float64 itself was wrong, 3e-11 vs 0.405).
+    problem = run_case(BY_NAME["pairwise_cka"], "dead", e, 6000 + e + 30)
+    assert problem is None, problem
+    x, y = pair()
+    x[:, 2] = 3.25 * 10.0**e
+    for dtype in (np.float32, np.float64):
+        xs = [x.astype(dtype), y.astype(dtype)]
+        sims = jaxcca.pairwise(xs, measure="cka")
+        expected = jaxcca.cka_similarity(xs[0], xs[1])
+        np.testing.assert_allclose(float(sims[0, 1]), float(expected), atol=2e-6)
+
+
 def test_scale_gradient_is_exact():
     # The power-of-two scales are held constant: check the gradient against
     # finite differences in float64 at a magnitude far from 1.
