@@ -328,6 +328,9 @@ class MomentWhitened(NamedTuple):
       rank: scalar int, ``mask.sum()``.
       mean: ``(d,)`` per-neuron mean.
       w: ``(d, d)`` the map ``T`` with ``(x - mean) @ T`` orthonormal.
+      alive: ``(d,)`` bool, the neurons that are not dead
+        (:func:`jaxcca._numerics.alive_neurons`); dead ones have no
+        coordinates (zero columns of ``r``).
     """
 
     r: jax.Array
@@ -335,6 +338,7 @@ class MomentWhitened(NamedTuple):
     rank: jax.Array
     mean: jax.Array
     w: jax.Array
+    alive: jax.Array
 
 
 def whiten_moments(cov: jax.Array, mean: jax.Array, n_samples, *, epsilon=None) -> MomentWhitened:
@@ -362,10 +366,13 @@ def whiten_moments(cov: jax.Array, mean: jax.Array, n_samples, *, epsilon=None) 
     keep, _, linv_t = second_pass(mm(mm(precond.T, g), precond), keep1)
     keep = keep & first_k(max_rank, cov.shape[0])
     t = mm(inv[:, None] * precond, linv_t)
+    # A dead neuron has no coordinates (its co-moments are round-off, which a
+    # later rescaling can make the largest entries of r), as in whiten.
     return MomentWhitened(
-        r=mm(t.T, cov),
+        r=jnp.where(alive[None, :], mm(t.T, cov), 0.0),
         mask=keep,
         rank=jnp.sum(keep, dtype=jnp.int32),
         mean=mean,
         w=t,
+        alive=alive,
     )

@@ -190,6 +190,23 @@ def test_pairwise_cka_ignores_a_huge_constant_neuron(e):
         np.testing.assert_allclose(float(sims[0, 1]), float(expected), atol=2e-6)
 
 
+@pytest.mark.parametrize("name", ["streaming_svcca", "streaming_pwcca"])
+def test_streaming_ignores_a_huge_constant_neuron(name):
+    # Found by tests/battery_report.py (session 6): the moment whitening kept
+    # a dead neuron's round-off coordinates, and its scale set the global unit
+    # (float32 0.724 vs float64 0.619 at 3.25e20), as whiten once did.
+    for e in (10, 20, 30):
+        problem = run_case(BY_NAME[name], "dead", e, 6000 + e + 30)
+        assert problem is None, problem
+    x, y = pair()
+    x[:, 2] = 3.25e20
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    state = st.update(st.init(6, 5), x32, y32)
+    np.testing.assert_allclose(
+        float(st.svcca(state).similarity), float(jaxcca.svcca_similarity(x, y)), atol=2e-5
+    )
+
+
 def test_scale_gradient_is_exact():
     # The power-of-two scales are held constant: check the gradient against
     # finite differences in float64 at a magnitude far from 1.
