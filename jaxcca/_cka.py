@@ -102,7 +102,14 @@ def cka(
       heuristic of Kornblith et al. (their ``gram_rbf``). Default:
       ``threshold=1.0``, as in their notebook's ``gram_rbf`` (the paper's
       figures also use 0.2 and 0.8). The relative bandwidth is computed from
-      each representation separately and is differentiated through.
+      each representation separately and is differentiated through. A
+      bandwidth far below the data's scale (e.g. ``sigma=3`` with one neuron
+      of 1e20) is handled at every magnitude: distances are then formed from
+      the differences (``n x n x d`` work instead of a matrix product, chosen
+      by a ``lax.cond``, so under ``vmap`` it is always computed), and a
+      ``sigma^2`` that underflows gives its limit, the indicator of
+      coinciding samples. (The relative bandwidth keeps the matrix product:
+      it is below resolution only when most pairs nearly coincide.)
     * ``debiased=False``: biased HSIC ``tr(K H L H) / (n - 1)^2``; CKA in
       [0, 1]. ``debiased=True``: unbiased HSIC (Song et al. 2012); CKA in
       [-1, 1], can be slightly negative for weakly related representations

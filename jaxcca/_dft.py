@@ -16,10 +16,13 @@ from jaxcca._numerics import (
     alive_neurons,
     clip_correlations,
     first_k,
+    live_unit,
     mm,
-    pow2_scale,
+    nonconstant,
+    running_scale,
     safe_div,
     safe_sqrt,
+    set_scale,
 )
 from jaxcca._results import DFTCCAResult
 from jaxcca._whiten import cross_product, whiten
@@ -173,7 +176,7 @@ def _center_complex(z: jax.Array) -> jax.Array:
     A channel whose coefficient is the same for every sample (e.g. a constant
     channel at frequency 0) leaves only round-off after centring; the real
     form must see an exact zero column so that the whitening masks it. The
-    test is the one :func:`jaxcca._linalg.whiten` applies to real neurons.
+    test is the one :func:`jaxcca._whiten.whiten` applies to real neurons.
     """
     n = z.shape[1]
     mean = jnp.mean(z, axis=1, keepdims=True)
@@ -240,29 +243,57 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
     rho_c = rho[0::2]
     # |<h, z_j>| for a complex unit direction h (realified as u's column) and
     # complex neuron z_j: the real column 2j gives Re, column 2j + 1 gives -Im.
-    # whiten's r carries its own global power of two (its smallest per-neuron
-    # scale), which differs between frequencies: take it out, so that weights
-    # compare across the grid.
-    unit = jnp.min(pow2_scale(_realify(zx), axis=0))
-    rel = jnp.repeat(rel_x, 2) / unit
+    # whiten's r carries its own global power of two (``wx.unit``, its largest
+    # live column's), which differs between frequencies: take it out, so that
+    # weights compare across the grid.
+    rel = jnp.repeat(rel_x, 2) / wx.unit
     proj = mm(u.T, wx.r) * rel[None, :]  # (2p, 2 c1)
     alpha = jnp.sum(safe_sqrt(proj[:, 0::2] ** 2 + proj[:, 1::2] ** 2), axis=1)
     alpha = 0.5 * (alpha[0::2] + alpha[1::2])  # the two copies of each direction
     return rho_c, jnp.where(first_k(kc, rho_c.shape[0]), alpha, 0.0), rank_x, rank_y
 
 
+def _center_pixels(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Centres ``(N, H, W, C)`` maps over samples, before the transform; scales channels.
+
+    The DFT is linear, so centring commutes with it, but done first it keeps
+    a large constant pixel out of the transform: one pixel of a channel that
+    is the same for every sample (e.g. 3.25e10, where the channel's other
+    pixels are ~1) would otherwise enter every frequency's coefficient of that
+    channel, and the channel's live pixels would survive only as its
+    round-off (lost in float32). Every (pixel, channel) column is tested by
+    :func:`jaxcca._numerics.nonconstant` and zeroed when constant (exact).
+
+    Then an exact power-of-two scale per channel (CCA at every frequency does
+    not depend on it): no overflow or underflow in the squared norms at any
+    magnitude, and one huge channel cannot make the others look dead.
+
+    Returns ``(scaled centred maps, per-channel scales)``; the scale of a
+    channel that is zero after centring is ``inf`` (it has no magnitude).
+    """
+    mean = jnp.mean(x, axis=0, keepdims=True)
+    xc = x - mean
+    xc = jnp.where(nonconstant(xc, mean), xc, 0.0)
+    scale = running_scale(xc, axis=(0, 1, 2))
+    return xc * set_scale(scale)[None, None, None, :], scale
+
+
 def _coefficients(x, y):
-    """The plan, the centred ``(R, N, C)`` coefficients and x's relative channel scales."""
+    """The plan, the centred ``(R, N, C)`` coefficients and x's relative channel scales.
+
+    The relative scales ``unit / s_j`` take the channel scales back out up to
+    one global power of two, the largest live channel's
+    (:func:`jaxcca._numerics.live_unit`); 0 for a dead channel.
+    """
     plan = _frequency_plan(x.shape[1], x.shape[2], y.shape[1], y.shape[2])
-    # An exact power-of-two scale per channel (CCA at every frequency does not
-    # depend on it): no overflow or underflow in the squared norms at any
-    # magnitude, and one huge channel cannot make the others look dead.
-    sx, sy = pow2_scale(x, axis=(0, 1, 2)), pow2_scale(y, axis=(0, 1, 2))
-    fx = jnp.fft.rfft2(x * sx[None, None, None, :], axes=(1, 2))
-    fy = jnp.fft.rfft2(y * sy[None, None, None, :], axes=(1, 2))
+    xs, sx = _center_pixels(x)
+    ys, _ = _center_pixels(y)
+    fx = jnp.fft.rfft2(xs, axes=(1, 2))
+    fy = jnp.fft.rfft2(ys, axes=(1, 2))
     zx = jnp.moveaxis(fx[:, plan["rows_x"], plan["cols_x"], :], 1, 0)
     zy = jnp.moveaxis(fy[:, plan["rows_y"], plan["cols_y"], :], 1, 0)
-    return plan, _center_complex(zx), _center_complex(zy), jnp.min(sx) / sx
+    rel_x = live_unit(sx, jnp.isfinite(sx)) / sx
+    return plan, _center_complex(zx), _center_complex(zy), rel_x
 
 
 def _grid_mean(plan, rho, rank_x, rank_y, dtype):
@@ -359,7 +390,9 @@ def dft_cca(
     ``N``-sized product costs what the complex one does, half the real
     form's; one complex ``C x C`` eigendecomposition per side gives the
     preconditioner. Frequencies run one after another on CPU (``lax.map``)
-    and batched elsewhere. Every frequency is centred over the ``N`` samples.
+    and batched elsewhere. Every (pixel, channel) is centred over the ``N``
+    samples before the transform (a constant pixel, however large,
+    contributes nothing).
 
     Different spatial sizes (e.g. a layer before and after pooling): only the
     common low-frequency band is compared, the signed frequencies with ``|k|

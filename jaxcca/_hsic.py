@@ -26,6 +26,7 @@ from jaxcca._numerics import (
 )
 
 __all__ = [
+    "below_resolution",
     "center_gram",
     "centred",
     "cka_from_hsic",
@@ -161,23 +162,60 @@ def median_nonneg(v: jax.Array) -> jax.Array:
     return jnp.where(jnp.any(jnp.isnan(c)), jnp.nan, med)
 
 
-def rbf_gram(xc: jax.Array, mode: str, value) -> tuple[jax.Array, jax.Array]:
+# Squared distances from the Gram expansion ``|x_i|^2 + |x_j|^2 - 2 x_i . x_j``
+# (one matrix product) carry an absolute round-off of about ``eps * |x|^2``. An
+# absolute bandwidth with ``sigma^2`` below ``RBF_DIRECT_FACTOR`` times that
+# (e.g. ``sigma=3`` and one neuron 1e20 times larger than the rest) lets the
+# round-off move the kernel's exponent by more than ``1 / RBF_DIRECT_FACTOR``
+# and turn two distinct samples into coinciding ones; the distances are then
+# formed from the differences themselves, exact to relative round-off.
+RBF_DIRECT_FACTOR = 1e3
+
+
+def _expanded_sq_distances(xc: jax.Array) -> jax.Array:
+    n = xc.shape[0]
+    g = mm(xc, xc.T)
+    sq = jnp.sum(xc * xc, axis=1)
+    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
+    return jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
+
+
+def _direct_sq_distances(xc: jax.Array) -> jax.Array:
+    # n x n x d elementwise work instead of a matrix product.
+    diff = xc[:, None, :] - xc[None, :, :]
+    return jnp.sum(diff * diff, axis=-1)
+
+
+def below_resolution(xc: jax.Array, sigma) -> jax.Array:
+    """Whether ``sigma**2`` is below what Gram-expanded distances of ``xc`` resolve (traced bool).
+
+    ``sigma**2 < RBF_DIRECT_FACTOR * eps * max_i |x_i|^2``; held constant.
+    """
+    v = jnp.asarray(sigma, dtype=xc.dtype)
+    eps = float(np.finfo(xc.dtype).eps)
+    resolution = eps * jnp.max(jnp.sum(xc * xc, axis=1))
+    return jax.lax.stop_gradient(v * v < RBF_DIRECT_FACTOR * resolution)
+
+
+def rbf_gram(xc: jax.Array, mode: str, value, *, direct: bool = False):
     """RBF kernel ``exp(-||x_i - x_j||^2 / (2 sigma^2))`` and the ``sigma`` used.
 
     With ``mode == "threshold"``, ``sigma^2 = threshold^2 * median(D)`` where
     ``D`` is the full ``n x n`` matrix of squared distances, diagonal zeros
     included (as in Kornblith et al.'s notebook, ``gram_rbf``). No square root
-    is taken on the differentiated path. If ``sigma`` is 0 (more than half of
-    the pairs coincide), the kernel is the indicator of coinciding samples.
+    is taken on the differentiated path. Distances come from one matrix
+    product, or with ``direct`` (static) from the differences
+    (:func:`below_resolution` says when that is needed). If ``sigma^2`` is
+    0 or below the smallest normal float (more than half of the pairs
+    coincide, or an absolute ``sigma`` that underflows once the data are
+    scaled), the kernel is its limit, the indicator of coinciding samples.
     """
-    n = xc.shape[0]
-    g = mm(xc, xc.T)
-    sq = jnp.sum(xc * xc, axis=1)
-    d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * g, 0.0)
-    d2 = jnp.where(jnp.eye(n, dtype=bool), 0.0, d2)
+    d2 = _direct_sq_distances(xc) if direct else _expanded_sq_distances(xc)
     v = jnp.asarray(value, dtype=xc.dtype)
     s2 = v * v * median_nonneg(d2) if mode == "threshold" else v * v
-    ok = ~(s2 <= 0)  # NaN takes the exp branch and propagates
+    # Below the smallest normal float, 1 / s2 can overflow (a NaN gradient):
+    # the limit is taken instead. NaN takes the exp branch and propagates.
+    ok = ~(s2 < float(np.finfo(xc.dtype).tiny))
     safe = jnp.where(ok, s2, 1.0)
     k = jnp.where(ok, jnp.exp(-d2 / (2.0 * safe)), (d2 == 0).astype(xc.dtype))
     sigma = jnp.where(ok, jnp.sqrt(safe), 0.0)
@@ -252,9 +290,19 @@ def hsic_terms(x, y, mode, value, debiased) -> ScaledHSIC:
         cx, cy = pow2_scale(xc), pow2_scale(yc)
         vx = value * cx if mode == "sigma" else value
         vy = value * cy if mode == "sigma" else value
-        kx, bx = rbf_gram(xc * cx, mode, vx)
-        ky, by = rbf_gram(yc * cy, mode, vy)
-        hxy, hxx, hyy = hsic_from_grams(kx, ky, debiased)
+
+        def terms(direct):
+            kx, bx = rbf_gram(xc * cx, mode, vx, direct=direct)
+            ky, by = rbf_gram(yc * cy, mode, vy, direct=direct)
+            return (*hsic_from_grams(kx, ky, debiased), bx, by)
+
+        if mode == "sigma":
+            # The cond returns scalars, so the common path stays fused (under
+            # vmap both branches run: n x n x d more work per pair).
+            fine = below_resolution(xc * cx, vx) | below_resolution(yc * cy, vy)
+            hxy, hxx, hyy, bx, by = jax.lax.cond(fine, lambda: terms(True), lambda: terms(False))
+        else:
+            hxy, hxx, hyy, bx, by = terms(False)
         bx, by = bx / cx, by / cy
         sx = sy = jnp.ones((), x.dtype)
     # A constant side has an exactly zero centred kernel (not round-off of one).
@@ -282,8 +330,10 @@ def linear_cka_basis(x: jax.Array) -> jax.Array:
     """Centred ``x`` over ``||x_c^T x_c||_F^{1/2}``: linear CKA of two such is ``||a^T b||_F^2``.
 
     Exactly pre-scaled by a power of two, so that any magnitude works.
+    Constant columns are zeroed (:func:`centred`), as in :func:`hsic_terms`:
+    the centring residue of a large constant neuron is not signal.
     """
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    xc, _ = centred(x)
     xc = xc * pow2_scale(xc)
     gram_norm = safe_sqrt(jnp.sum(mm(xc.T, xc) ** 2))
     return xc * safe_rsqrt(gram_norm)

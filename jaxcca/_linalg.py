@@ -24,11 +24,13 @@ __all__ = [
     "cholesky_upper_inverse",
     "complex_singular_values",
     "eigh_nograd",
+    "eigh_solver",
     "orthonormalize_columns",
     "psd_sqrt_from_svd",
     "safe_svd",
     "sequential_batching_on_cpu",
     "singular_values",
+    "svd_solver",
 ]
 
 
@@ -80,7 +82,8 @@ def _on_gpu() -> bool:
 # choice costs little. CPU and TPU keep their defaults.
 
 
-def _eigh_impl(a):
+def eigh_solver(a):
+    """``(eigenvalues, eigenvectors)`` of symmetric ``a`` by this backend's chosen solver."""
     if _on_gpu():
         return _eigh_qr(a)
     return jnp.linalg.eigh(a)
@@ -91,7 +94,8 @@ def _eigh_qr(a):
     return lam, vecs
 
 
-def _svd_impl(a):
+def svd_solver(a):
+    """Thin ``(u, s, vt)`` of ``a`` by this backend's chosen solver."""
     if _on_gpu():
         u, s, vt = jax.lax.linalg.svd(
             a, full_matrices=False, algorithm=jax.lax.linalg.SvdAlgorithm.QR
@@ -115,8 +119,8 @@ def _chol_inv_impl(a):
     return l_factor, jax.scipy.linalg.solve_triangular(l_factor, eye, lower=True)
 
 
-eigh_nograd = sequential_batching_on_cpu(_eigh_impl)
-_svd_nograd = sequential_batching_on_cpu(_svd_impl)
+eigh_nograd = sequential_batching_on_cpu(eigh_solver)
+_svd_nograd = sequential_batching_on_cpu(svd_solver)
 _svdvals_nograd = sequential_batching_on_cpu(_svdvals_impl)
 cholesky_inverse_nograd = sequential_batching_on_cpu(_chol_inv_impl)
 cholesky_nograd = sequential_batching_on_cpu(jnp.linalg.cholesky)
@@ -286,7 +290,7 @@ def _complex_svdvals_impl(re, im):
 
 
 def _complex_svd_impl(re, im):
-    return _svd_impl(jax.lax.complex(re, im))
+    return svd_solver(jax.lax.complex(re, im))
 
 
 _complex_svdvals_nograd = sequential_batching_on_cpu(_complex_svdvals_impl)

@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "HIGHEST",
     "alive_neurons",
+    "live_unit",
     "clip_correlations",
     "first_k",
     "gram",
@@ -145,6 +146,23 @@ def alive_neurons(norms: jax.Array, mean: jax.Array, n) -> jax.Array:
     finite_max = jnp.max(jnp.where(jnp.isfinite(norms), norms, 0.0), axis=-1, keepdims=True)
     scale = jnp.abs(mean) * root_n + finite_max * 1e-3
     return ~(norms <= 64.0 * eps * scale)
+
+
+def live_unit(scale: jax.Array, alive: jax.Array) -> jax.Array:
+    """One global power of two for per-neuron scales: the largest *live* neuron's.
+
+    Callers scale each neuron by its own :func:`pow2_scale` and later take the
+    scales back out up to one global factor, ``values * (live_unit / scale)``.
+    That factor is the smallest scale (the largest neuron) among the ``alive``
+    ones: a huge dead (constant or zero) neuron must not set it, or every live
+    value is pushed toward underflow. 1 where no neuron is alive.
+
+    Args:
+      scale: ``(d,)`` per-neuron powers of two.
+      alive: ``(d,)`` bool, which neurons count.
+    """
+    ref = jnp.min(jnp.where(alive, scale, jnp.inf))
+    return jnp.where(jnp.isfinite(ref), ref, jnp.ones_like(ref))
 
 
 def pow2_scale(a: jax.Array, axis=None) -> jax.Array:

@@ -31,6 +31,7 @@ __all__ = [
     "pwcca_similarity",
     "pwcca_weights",
     "svcca_projections",
+    "tie_rotation",
     "weighted_correlation",
 ]
 
@@ -65,14 +66,14 @@ def canonical_tie_basis(u: jax.Array, rho: jax.Array, r: jax.Array, valid: jax.A
     block = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(~tied, dtype=jnp.int32)])
     block = jnp.where(valid, block, p + jnp.arange(p, dtype=jnp.int32))
     # Only a block of two or more valid directions needs a rotation; without
-    # one the rotation is the identity (see _tie_rotation_impl) and nothing is
+    # one the rotation is the identity (see tie_rotation) and nothing is
     # computed. Non-finite input takes the full path, so NaN passes as before.
     has_ties = jnp.any(tied & valid[:-1] & valid[1:])
     has_ties = has_ties | ~jnp.all(jnp.isfinite(rho_c)) | ~jnp.all(jnp.isfinite(c(u)))
     return mm(u, c(_tie_rotation(c(u), c(r), block, has_ties)))
 
 
-def _tie_rotation_impl(u, r, block, has_ties):
+def tie_rotation(u, r, block, has_ties):
     """The ``(p, p)`` rotation of :func:`canonical_tie_basis`; the identity without ties.
 
     Without ties every block is one direction, so the matrix below is diagonal
@@ -98,7 +99,7 @@ def _tie_rotation_impl(u, r, block, has_ties):
 # Batched on CPU as a sequential map of unbatched calls, so that the lax.cond
 # above stays a branch under vmap (pairwise vmaps over pairs; a vmapped cond
 # becomes a select that computes the eigendecomposition for every pair).
-_tie_rotation = sequential_batching_on_cpu(_tie_rotation_impl)
+_tie_rotation = sequential_batching_on_cpu(tie_rotation)
 
 
 def projection_weights(proj: jax.Array, valid: jax.Array) -> jax.Array:

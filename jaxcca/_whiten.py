@@ -30,7 +30,15 @@ import numpy as np
 
 from jaxcca._checks import validate_epsilon
 from jaxcca._linalg import cholesky_and_inverse, cholesky_nograd, eigh_nograd
-from jaxcca._numerics import alive_neurons, first_k, mm, pow2_scale, safe_div, safe_sqrt
+from jaxcca._numerics import (
+    alive_neurons,
+    first_k,
+    live_unit,
+    mm,
+    pow2_scale,
+    safe_div,
+    safe_sqrt,
+)
 from jaxcca._numerics import gram as gram_matrix
 
 __all__ = [
@@ -116,13 +124,15 @@ class Whitened(NamedTuple):
       q: ``(n, d)`` orthonormal columns spanning the centred data; columns of
         dropped directions are exactly zero.
       r: ``(d, d)`` the coordinates of the centred neurons in that basis,
-        ``c * q.T @ (x - mean)`` for a power of two ``c`` (``1 / max|x|``
-        roughly; SVCCA and PWCCA do not depend on it, and it keeps ``r``
-        finite at any magnitude); rows of dropped directions are zero.
+        ``unit * q.T @ (x - mean)`` (SVCCA and PWCCA do not depend on
+        ``unit``, and it keeps ``r`` finite at any magnitude); rows of dropped
+        directions and columns of dead neurons are zero.
       mask: ``(d,)`` bool, which columns of ``q`` are kept.
       rank: scalar int, the effective rank ``mask.sum()``.
       mean: ``(d,)`` the per-neuron mean that was removed.
       w: ``(d, d)`` the whitening map: ``q == (x - mean) @ w``.
+      unit: scalar, the power of two in ``r``: ``1 / max|x_j|`` roughly, for
+        the largest live neuron ``j`` (:func:`jaxcca._numerics.live_unit`).
       q1: ``(n, d)`` the basis ``b`` with ``q == q1 @ linv_t``: the first-pass
         basis ``xs @ precond`` (dropped directions zero), or ``xs`` itself
         where the second pass was done in ``d x d`` form (float64, and
@@ -139,6 +149,7 @@ class Whitened(NamedTuple):
     rank: jax.Array
     mean: jax.Array
     w: jax.Array
+    unit: jax.Array
     q1: jax.Array
     linv_t: jax.Array
     xs: jax.Array
@@ -340,9 +351,8 @@ def whiten(
     # The global power of two is the largest *live* neuron's: a huge dead one
     # would push every live coordinate toward underflow (1e-31 at 1e30, where
     # PWCCA's weights then have NaN gradients in float32).
-    ref = jnp.min(jnp.where(alive, scale, jnp.inf))
-    ref = jnp.where(jnp.isfinite(ref), ref, jnp.ones_like(ref))
-    r = r * (ref / scale)[None, :]
+    unit = live_unit(scale, alive)
+    r = r * (unit / scale)[None, :]
     rank = jnp.sum(keep, dtype=jnp.int32)
     return Whitened(
         q=q,
@@ -351,6 +361,7 @@ def whiten(
         rank=rank,
         mean=mean / scale,
         w=scale[:, None] * w,
+        unit=unit,
         q1=basis,
         linv_t=m,
         xs=xs + poison,
@@ -380,6 +391,9 @@ class MomentWhitened(NamedTuple):
       rank: scalar int, ``mask.sum()``.
       mean: ``(d,)`` per-neuron mean.
       w: ``(d, d)`` the map ``T`` with ``(x - mean) @ T`` orthonormal.
+      alive: ``(d,)`` bool, the neurons that are not dead
+        (:func:`jaxcca._numerics.alive_neurons`); dead ones have no
+        coordinates (zero columns of ``r``).
     """
 
     r: jax.Array
@@ -387,6 +401,7 @@ class MomentWhitened(NamedTuple):
     rank: jax.Array
     mean: jax.Array
     w: jax.Array
+    alive: jax.Array
 
 
 def whiten_moments(cov: jax.Array, mean: jax.Array, n_samples, *, epsilon=None) -> MomentWhitened:
@@ -414,10 +429,13 @@ def whiten_moments(cov: jax.Array, mean: jax.Array, n_samples, *, epsilon=None) 
     keep, _, linv_t = second_pass(mm(mm(precond.T, g), precond), keep1)
     keep = keep & first_k(max_rank, cov.shape[0])
     t = mm(inv[:, None] * precond, linv_t)
+    # A dead neuron has no coordinates (its co-moments are round-off, which a
+    # later rescaling can make the largest entries of r), as in whiten.
     return MomentWhitened(
-        r=mm(t.T, cov),
+        r=jnp.where(alive[None, :], mm(t.T, cov), 0.0),
         mask=keep,
         rank=jnp.sum(keep, dtype=jnp.int32),
         mean=mean,
         w=t,
+        alive=alive,
     )

@@ -40,6 +40,7 @@ from jaxcca._cca import canonical_correlations, canonical_directions
 from jaxcca._checks import FLOATS, as_float_array, as_pair, validate_convention, validate_keep
 from jaxcca._numerics import (
     first_k,
+    live_unit,
     mean_correlation,
     mm,
     n_trivial,
@@ -221,9 +222,10 @@ def _unscaled(w, scale: jax.Array, mean: jax.Array):
     :func:`jaxcca.cca`'s whitening does: SVCCA and PWCCA do not depend on it,
     and it stays finite at any magnitude).
     """
-    seen = jnp.isfinite(scale)
-    smallest = jnp.min(jnp.where(seen, scale, jnp.inf))
-    ratio = jnp.where(seen, smallest / jnp.where(seen, scale, 1.0), 0.0)
+    # The global power of two is the largest *live* neuron's (live_unit): a
+    # huge dead one must not push the live coordinates toward underflow.
+    live = jnp.isfinite(scale) & w.alive
+    ratio = jnp.where(live, live_unit(scale, live) / jnp.where(live, scale, 1.0), 0.0)
     return w._replace(r=w.r * ratio[None, :], w=set_scale(scale)[:, None] * w.w, mean=mean)
 
 

@@ -72,6 +72,99 @@ def test_svcca_and_pwcca_ignore_a_huge_constant_neuron(name):
     assert problem is None, problem
 
 
+@pytest.mark.parametrize("name", ["dft_cca_similarity", "dft_cca_projection"])
+@pytest.mark.parametrize("e", [10, 20, 30])
+def test_dft_cca_ignores_a_huge_constant_pixel(name, e):
+    # Found by tests/battery_report.py: one pixel of a channel constant at
+    # 3.25e10 (the channel's other pixels ~1) entered every frequency's
+    # coefficient through the transform, so the live pixels survived only as
+    # its round-off (float32 0.295 vs float64 0.413 at 1e10); the projection
+    # weights took their unit from that channel (a silent 0 at 1e20, 1e30).
+    problem = run_case(BY_NAME[name], "dead", e, 6000 + e + 30, paths=("eager", "jit", "grad"))
+    assert problem is None, problem
+
+
+@pytest.mark.parametrize("weighting", ["mean", "projection"])
+def test_dft_cca_constant_pixel_and_dead_channel_are_exact(weighting):
+    # A constant pixel contributes nothing once centred, at any magnitude and
+    # in float64 too: the value equals that with the pixel zeroed. A dead
+    # (zero) channel must not set the projection weights' unit (a silent 0 at
+    # 1e-30 before). float32 against float64, eager and jit, finite gradient.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((80, 6, 6, 4))
+    y = np.tanh(x[..., :3] @ rng.standard_normal((3, 3))) + 0.3 * rng.standard_normal((80, 6, 6, 3))
+
+    def f(a, b):
+        return jaxcca.dft_cca_similarity(a, b, weighting=weighting)
+
+    zeroed = x.copy()
+    zeroed[:, 0, 0, 1] = 0.0
+    dead = x.copy()
+    dead[..., 0] = 0.0
+    expected_pixel = float(f(zeroed, y))
+    grad = jax.jit(jax.grad(f))
+    for s in (1e10, 1e20, 1e30):
+        xs = x.copy()
+        xs[:, 0, 0, 1] = 3.25 * s
+        np.testing.assert_allclose(float(f(xs, y)), expected_pixel, atol=1e-12)
+    for xs in (dead * 1e-30, dead * 1e30, dead):
+        expected = float(f(xs, y))
+        x32, y32 = xs.astype(np.float32), y.astype(np.float32)
+        for got in (f(x32, y32), jax.jit(f)(x32, y32)):
+            np.testing.assert_allclose(float(got), expected, atol=2e-5)
+        assert np.all(np.isfinite(grad(x32, y32)))
+    x32 = x.copy()
+    x32[:, 0, 0, 1] = 3.25e20
+    x32 = x32.astype(np.float32)
+    np.testing.assert_allclose(float(f(x32, y.astype(np.float32))), expected_pixel, atol=2e-5)
+    assert np.all(np.isfinite(grad(x32, y.astype(np.float32))))
+
+
+@pytest.mark.parametrize("e", [30, -20])
+def test_rbf_cka_absolute_sigma_with_one_huge_neuron(e):
+    # Found by tests/battery_report.py: with one neuron 1e20..1e30 larger than
+    # the rest, the scaled sigma^2 underflows, and distances from the Gram
+    # expansion turned two distinct samples into coinciding ones (float32
+    # -0.0037 / -0.0045 where float64 gives 0).
+    m = BY_NAME["cka_rbf_debiased_sigma"]
+    problem = run_case(m, "huge_neuron", e, 1000 + e + 30, paths=("eager", "jit", "grad"))
+    assert problem is None, problem
+
+
+def _rbf_sigma3(debiased):
+    def f(a, b):
+        return jaxcca.cka_similarity(a, b, kernel="rbf", sigma=3.0, debiased=debiased)
+
+    def mb(a, b):
+        a, b = a.reshape(2, a.shape[0] // 2, -1), b.reshape(2, b.shape[0] // 2, -1)
+        return jaxcca.minibatch_cka(a, b, kernel="rbf", sigma=3.0, debiased=debiased).similarity
+
+    return f, mb
+
+
+def test_rbf_cka_absolute_sigma_far_below_the_data_scale():
+    # sigma^2 below the round-off of Gram-expanded distances: the kernel must
+    # come from exact distances (float32 was 2.4e-4 off at 1e4 before), and
+    # coinciding samples (duplicated rows) must be found at every magnitude.
+    # minibatch_cka shares the kernel (hsic_terms): checked alongside.
+    rng = np.random.default_rng(7)
+    base, yb = rng.standard_normal((32, 5)), rng.standard_normal((32, 4))
+    y = np.concatenate([yb, yb + 0.1 * rng.standard_normal((32, 4))])
+    fns = [_rbf_sigma3(debiased) for debiased in (True, False)]
+    jitted = [(f, jax.jit(f), mb, jax.jit(mb), jax.jit(jax.grad(f))) for f, mb in fns]
+    for second in (base, rng.standard_normal((32, 5))):
+        for s in (1e3, 1e4, 1e10, 1e30):
+            x = np.concatenate([base, second])
+            x[:, 1] *= s
+            x32, y32 = x.astype(np.float32), y.astype(np.float32)
+            for f, jf, mb, jmb, grad in jitted:
+                for eager, jit in ((f, jf), (mb, jmb)):
+                    expected = float(eager(x, y))
+                    for got in (eager(x32, y32), jit(x32, y32)):
+                        np.testing.assert_allclose(float(got), expected, atol=2e-5)
+                assert np.all(np.isfinite(grad(x32, y32)))
+
+
 def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
     x, _ = pair()
     for s in (1e10, 1e-12, 1e30):
@@ -79,6 +172,39 @@ def test_pairwise_cka_diagonal_at_large_and_small_magnitudes():
         sims = jaxcca.pairwise(xs, measure="cka")
         np.testing.assert_allclose(jnp.diagonal(sims), 1.0, atol=1e-5)
         np.testing.assert_allclose(sims[0, 1], jaxcca.cka_similarity(xs[0], xs[1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("e", [10, 20])
+def test_pairwise_cka_ignores_a_huge_constant_neuron(e):
+    # Found by tests/battery_report.py (session 6): pairwise's CKA basis kept
+    # the centring residue of a constant neuron of 3.25e10 (float32 2e-8 vs
+    # float64 0.607; at 3.25e20 float64 itself was wrong, 3e-11 vs 0.405).
+    problem = run_case(BY_NAME["pairwise_cka"], "dead", e, 6000 + e + 30)
+    assert problem is None, problem
+    x, y = pair()
+    x[:, 2] = 3.25 * 10.0**e
+    for dtype in (np.float32, np.float64):
+        xs = [x.astype(dtype), y.astype(dtype)]
+        sims = jaxcca.pairwise(xs, measure="cka")
+        expected = jaxcca.cka_similarity(xs[0], xs[1])
+        np.testing.assert_allclose(float(sims[0, 1]), float(expected), atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["streaming_svcca", "streaming_pwcca"])
+def test_streaming_ignores_a_huge_constant_neuron(name):
+    # Found by tests/battery_report.py (session 6): the moment whitening kept
+    # a dead neuron's round-off coordinates, and its scale set the global unit
+    # (float32 0.724 vs float64 0.619 at 3.25e20), as whiten once did.
+    for e in (10, 20, 30):
+        problem = run_case(BY_NAME[name], "dead", e, 6000 + e + 30)
+        assert problem is None, problem
+    x, y = pair()
+    x[:, 2] = 3.25e20
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    state = st.update(st.init(6, 5), x32, y32)
+    np.testing.assert_allclose(
+        float(st.svcca(state).similarity), float(jaxcca.svcca_similarity(x, y)), atol=2e-5
+    )
 
 
 def test_scale_gradient_is_exact():
@@ -198,7 +324,7 @@ def test_pwcca_ties_depend_on_the_data_alone(dtype, tol, convention):
 def test_pwcca_tie_rotation_without_ties_is_the_identity(dtype):
     # canonical_tie_basis skips its eigendecomposition when no correlations
     # tie; the skipped rotation must be what the eigendecomposition gives there.
-    from jaxcca._pwcca import _tie_rotation_impl
+    from jaxcca._pwcca import tie_rotation
 
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((200, 12)).astype(dtype), rng.standard_normal((200, 9)).astype(dtype)
@@ -206,8 +332,8 @@ def test_pwcca_tie_rotation_without_ties_is_the_identity(dtype):
     u, s, _ = safe_svd(cross_product(wx, wy))
     assert np.all(np.diff(np.asarray(s)) < -1e-3)  # distinct correlations: every block alone
     block = jnp.arange(s.shape[0], dtype=jnp.int32)
-    full = _tie_rotation_impl(u, wx.r, block, jnp.asarray(True))
-    skipped = _tie_rotation_impl(u, wx.r, block, jnp.asarray(False))
+    full = tie_rotation(u, wx.r, block, jnp.asarray(True))
+    skipped = tie_rotation(u, wx.r, block, jnp.asarray(False))
     np.testing.assert_array_equal(np.abs(np.asarray(full)), np.asarray(skipped))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+import jaxcca
 from jaxcca._linalg import (
     cholesky_and_inverse,
     complex_singular_values,
@@ -154,7 +155,6 @@ def test_gram_is_exactly_symmetric_and_equals_the_product():
 
 def test_whiten_gram_form_matches_two_pass_in_float32(monkeypatch):
     import jaxcca._whiten as whiten_module
-    from jaxcca._cca import _cca
 
     rng = np.random.default_rng(4)
     well = rng.standard_normal((2000, 30))  # cond(G) ~ 1.5
@@ -167,11 +167,11 @@ def test_whiten_gram_form_matches_two_pass_in_float32(monkeypatch):
         np.testing.assert_allclose(w.q.T @ w.q, np.eye(30), atol=2e-6)
     for a in (x32, ill32):
         a64 = np.asarray(a, np.float64)
-        rho64 = _cca(a64, np.asarray(y32, np.float64), None).rho
-        rho_fast = _cca(a, y32, None).rho
+        rho64 = jaxcca.cca(a64, np.asarray(y32, np.float64)).rho
+        rho_fast = jaxcca.cca(a, y32).rho
         monkeypatch.setattr(whiten_module, "GRAM_FORM_MAX_COND", 0.0)  # always two passes
         jax.clear_caches()
-        rho_two_pass = _cca(a, y32, None).rho
+        rho_two_pass = jaxcca.cca(a, y32).rho
         monkeypatch.setattr(whiten_module, "GRAM_FORM_MAX_COND", 100.0)
         jax.clear_caches()
         np.testing.assert_allclose(rho_fast, rho64, atol=1e-6)
