@@ -337,32 +337,15 @@ def pattern_claims(results: dict) -> list[dict]:
     Each on the final networks and during training (the 35 and 75 % checkpoints).
     """
     out = []
-    conv = [n for n in results["networks"] if n["config"] == "svcca_convnet" and "end_pairs" in n]
-    if conv:
-        out.append(_batch_norm_claim("", [[n["end_pairs"]] for n in conv], conv, "final"))
-        during = [n for n in conv if _interior(n)]
+    for config, make in (("svcca_convnet", _batch_norm_claim), ("resnet", _stripes_claim)):
+        nets = [n for n in results["networks"] if n["config"] == config and "end_pairs" in n]
+        if not nets:
+            continue
+        out.append(make("", [[n["end_pairs"]] for n in nets], nets, "final"))
+        during = [n for n in nets if _interior(n)]
         if during:
-            out.append(
-                _batch_norm_claim(
-                    "_during_training",
-                    [_interior(n) for n in during],
-                    during,
-                    "the 35 and 75 % checkpoints",
-                )
-            )
-    res = [n for n in results["networks"] if n["config"] == "resnet" and "end_pairs" in n]
-    if res:
-        out.append(_stripes_claim("", [[n["end_pairs"]] for n in res], res, "final"))
-        during = [n for n in res if _interior(n)]
-        if during:
-            out.append(
-                _stripes_claim(
-                    "_during_training",
-                    [_interior(n) for n in during],
-                    during,
-                    "the 35 and 75 % checkpoints",
-                )
-            )
+            per_net = [_interior(n) for n in during]
+            out.append(make("_during_training", per_net, during, "the 35 and 75 % checkpoints"))
     return out
 
 
