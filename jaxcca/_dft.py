@@ -11,7 +11,12 @@ from jax.typing import ArrayLike
 
 from jaxcca._cca import canonical_directions
 from jaxcca._checks import as_pair, as_single, raise_if_not_finite
-from jaxcca._linalg import complex_singular_values, eigh_nograd
+from jaxcca._linalg import (
+    cholesky_inverse_given,
+    complex_cholesky_and_inverse_nograd,
+    complex_singular_values,
+    eigh_nograd,
+)
 from jaxcca._numerics import (
     alive_neurons,
     clip_correlations,
@@ -19,13 +24,15 @@ from jaxcca._numerics import (
     live_unit,
     mm,
     nonconstant,
+    pow2_scale,
     running_scale,
     safe_div,
     safe_sqrt,
     set_scale,
 )
 from jaxcca._results import DFTCCAResult
-from jaxcca._whiten import cross_product, whiten
+from jaxcca._checks import validate_epsilon
+from jaxcca._whiten import GRAM_FORM_MAX_COND, cross_product, default_epsilon, whiten
 
 __all__ = ["conv_to_neurons", "dft_cca", "dft_cca_distance", "dft_cca_similarity"]
 
@@ -253,6 +260,153 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
     return rho_c, jnp.where(first_k(kc, rho_c.shape[0]), alpha, 0.0), rank_x, rank_y
 
 
+# ----------------------------------------------------------------------------
+# The Gram form on CPU: the sample-sized products batched over frequencies
+# ----------------------------------------------------------------------------
+#
+# On CPU the small decompositions run one frequency after another (see
+# :func:`_per_frequency`), and inside such a loop every product is a small,
+# single-threaded one. So the similarity first forms the three complex Gram
+# matrices of unit-norm channels for all frequencies at once (batched
+# products: the benchmark's floor), and then needs only ``C x C`` work where
+# that is accurate: a complex Cholesky factor whitens each side (``L^{-1} G
+# L^{-H} = I``) and the correlations are the singular values of ``L_x^{-1}
+# G_xy L_y^{-H}``. Its float32 error grows like ``eps * cond(G)``, so it is
+# used where both sides' ``cond(G)`` is at most
+# :data:`DFT_GRAM_FORM_MAX_COND` (100, the rule of
+# :func:`jaxcca._whiten.gram_form_is_accurate`; there the per-frequency
+# float32 errors are those of the general path, ~1e-7), estimated by power
+# iteration (from below; a true condition number up to ~1.5x the limit can
+# pass, see the tests). Every other frequency (ill-conditioned, rank
+# deficient, dead-channel ties, NaN) takes the general path
+# (:func:`_frequency_rho`: spectral preconditioner, rank masks, a second pass
+# from the data), one after another.
+
+_POWER_STEPS = 12
+DFT_GRAM_FORM_MAX_COND = 100.0
+
+
+def _ct(a: jax.Array) -> jax.Array:
+    return jnp.conj(jnp.swapaxes(a, -1, -2))
+
+
+def _unit_grams(zx: jax.Array, zy: jax.Array):
+    """The Gram matrices of unit-norm channels, ``(R, C1, C1)``, ``(R, C2, C2)``, ``(R, C1, C2)``.
+
+    Formed from the coefficients and scaled by their diagonals afterwards, so
+    that the sample-sized work is the three products alone. The coefficients
+    need no centring: the pixels were centred before the transform. Returns
+    them with the alive masks ``(R, C)`` (the dead-neuron rule of
+    :func:`jaxcca._numerics.alive_neurons`, on the Gram diagonal); a dead
+    channel gets the identity's row and column and no cross terms. NaN counts
+    as alive and stays.
+    """
+    n = zx.shape[1]
+    zxh = _ct(zx)
+    gx, gy, gxy = mm(zxh, zx), mm(_ct(zy), zy), mm(zxh, zy)
+
+    def inv_norms(g):
+        sq = jnp.real(jnp.diagonal(g, axis1=1, axis2=2))
+        norms = safe_sqrt(sq) + jnp.where(jnp.isnan(sq), sq, 0.0)  # safe_sqrt drops NaN
+        alive = alive_neurons(norms, jnp.zeros_like(norms), n)
+        return safe_div(jnp.ones_like(norms), norms, alive) + (norms - norms), alive
+
+    ix, alive_x = inv_norms(gx)
+    iy, alive_y = inv_norms(gy)
+    ix, iy = ix.astype(gx.dtype), iy.astype(gy.dtype)
+    gx = _identity_on_dead(ix[:, :, None] * gx * ix[:, None, :], alive_x)
+    gy = _identity_on_dead(iy[:, :, None] * gy * iy[:, None, :], alive_y)
+    both = alive_x[:, :, None] & alive_y[:, None, :]
+    gxy = jnp.where(both, ix[:, :, None] * gxy * iy[:, None, :], 0.0)
+    return gx, gy, gxy, alive_x, alive_y
+
+
+def _identity_on_dead(g: jax.Array, alive: jax.Array) -> jax.Array:
+    """``(R, C, C)`` Gram matrices with the identity in the rows and columns of dead channels."""
+    dead = ~alive
+    eye = jnp.eye(g.shape[-1], dtype=g.dtype)
+    return jnp.where(dead[:, :, None] | dead[:, None, :], eye, g)
+
+
+def _top_eigenvalue(apply, size: int, dtype) -> jax.Array:
+    """Rayleigh quotient after power iteration: ``lambda_max`` of a batch of PSD maps, from below.
+
+    ``dtype``: the maps' (complex) dtype. The start vector has no symmetry
+    that could make it orthogonal to a top eigenvector of a structured matrix.
+    """
+    v = (1.0 + jnp.arange(size) / size).astype(dtype)[None, :]
+    for _ in range(_POWER_STEPS):
+        w = apply(v)
+        norm = jnp.sqrt(jnp.sum(jnp.real(w) ** 2 + jnp.imag(w) ** 2, axis=-1, keepdims=True))
+        v = w / jnp.where(norm > 0, norm, 1.0).astype(w.dtype)
+    return jnp.real(jnp.sum(jnp.conj(v) * apply(v), axis=-1))
+
+
+def _gram_form_ok(g: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
+    """``(ok (R,), L^{-1} (R, C, C))``: whether the Cholesky Gram form is accurate for ``g``.
+
+    ``g``: ``(R, C, C)`` unit-diagonal Gram matrices (identity on dead
+    channels). The inverse factor is returned for the Gram form to use; it is
+    the identity where ``ok`` is False.
+    """
+    g = jax.lax.stop_gradient(g)
+    _, l_inv = jax.vmap(complex_cholesky_and_inverse_nograd)(g)
+    c = g.shape[-1]
+
+    # matrix-vector products as fused elementwise work (tiny batched dots are slow on CPU)
+    def by_g(v):
+        return jnp.sum(g * v[:, None, :], axis=-1)
+
+    def by_g_inv(v):  # G^{-1} v = L^{-H} (L^{-1} v)
+        w = jnp.sum(l_inv * v[:, None, :], axis=-1)
+        return jnp.sum(jnp.conj(l_inv) * w[:, :, None], axis=1)
+
+    cond = _top_eigenvalue(by_g, c, g.dtype) * _top_eigenvalue(by_g_inv, c, g.dtype)
+    finite = jnp.all(jnp.isfinite(l_inv), axis=(1, 2))
+    ok = finite & (cond <= DFT_GRAM_FORM_MAX_COND) & (cond * eps < 1.0)
+    return ok, jnp.where(ok[:, None, None], l_inv, jnp.eye(c, dtype=g.dtype))
+
+
+def _similarity_by_grams(zx, zy, epsilon):
+    """Per-frequency ``(rho, rank_x, rank_y, gram_form)`` on CPU: the Gram form where accurate.
+
+    ``zx``, ``zy``: ``(R, N, C)`` coefficients of centred pixels. ``gram_form``
+    ``(R,)`` says which frequencies took it; the others took
+    :func:`_frequency_rho`.
+    """
+    eps = validate_epsilon(epsilon)
+    eps = default_epsilon(jnp.real(zx).dtype) if eps is None else eps
+    gx, gy, gxy, alive_x, alive_y = _unit_grams(zx, zy)
+    ok_x, lx_inv = _gram_form_ok(gx, eps)
+    ok_y, ly_inv = _gram_form_ok(gy, eps)
+    ok = ok_x & ok_y
+    # the factors carry the derivative of the Cholesky factorisation of the
+    # (sanitised) Gram matrices, without factorising them again
+    eye_x, eye_y = jnp.eye(gx.shape[-1], dtype=gx.dtype), jnp.eye(gy.shape[-1], dtype=gy.dtype)
+    lx_inv = jax.vmap(cholesky_inverse_given)(jnp.where(ok_x[:, None, None], gx, eye_x), lx_inv)
+    ly_inv = jax.vmap(cholesky_inverse_given)(jnp.where(ok_y[:, None, None], gy, eye_y), ly_inv)
+    cross = mm(mm(lx_inv, gxy), _ct(ly_inv))
+    s = jax.vmap(complex_singular_values)(jnp.real(cross), jnp.imag(cross))
+    rank_x = jnp.sum(alive_x, axis=1, dtype=jnp.int32)
+    rank_y = jnp.sum(alive_y, axis=1, dtype=jnp.int32)
+    rho = jax.vmap(clip_correlations)(s, jnp.minimum(rank_x, rank_y))
+
+    def general(args):
+        ok_f, zx_f, zy_f, alive_xf, alive_yf = args
+        zx_f = jnp.where(alive_xf[None, :], zx_f, 0.0)
+        zy_f = jnp.where(alive_yf[None, :], zy_f, 0.0)
+        zeros = (jnp.zeros(s.shape[1:], s.dtype), jnp.int32(0), jnp.int32(0))
+        return jax.lax.cond(ok_f, lambda: zeros, lambda: _frequency_rho(zx_f, zy_f, epsilon))
+
+    rho_g, rank_xg, rank_yg = jax.lax.map(general, (ok, zx, zy, alive_x, alive_y))
+    return (
+        jnp.where(ok[:, None], rho, rho_g),
+        jnp.where(ok, rank_x, rank_xg),
+        jnp.where(ok, rank_y, rank_yg),
+        ok,
+    )
+
+
 def _center_pixels(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Centres ``(N, H, W, C)`` maps over samples, before the transform; scales channels.
 
@@ -273,12 +427,15 @@ def _center_pixels(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
-    xc = jnp.where(nonconstant(xc, mean), xc, 0.0)
-    scale = running_scale(xc, axis=(0, 1, 2))
-    return xc * set_scale(scale)[None, None, None, :], scale
+    live = nonconstant(xc, mean)
+    # running_scale of the masked maps, from the per-pixel peaks nonconstant
+    # already reduced (one pass over the samples fewer)
+    peak = jax.lax.stop_gradient(jnp.max(jnp.abs(xc), axis=0, keepdims=True))
+    scale = running_scale(jnp.where(live, peak, 0.0), axis=(0, 1, 2))
+    return jnp.where(live, xc, 0.0) * set_scale(scale)[None, None, None, :], scale
 
 
-def _coefficients(x, y):
+def _coefficients(x, y, *, recentre: bool = True):
     """The plan, the centred ``(R, N, C)`` coefficients and x's relative channel scales.
 
     The relative scales ``unit / s_j`` take the channel scales back out up to
@@ -293,6 +450,8 @@ def _coefficients(x, y):
     zx = jnp.moveaxis(fx[:, plan["rows_x"], plan["cols_x"], :], 1, 0)
     zy = jnp.moveaxis(fy[:, plan["rows_y"], plan["cols_y"], :], 1, 0)
     rel_x = live_unit(sx, jnp.isfinite(sx)) / sx
+    if not recentre:  # the caller applies the dead-channel rule itself
+        return plan, zx, zy, rel_x
     return plan, _center_complex(zx), _center_complex(zy), rel_x
 
 
@@ -324,9 +483,13 @@ def _per_frequency(fn, zx, zy):
 
 @functools.partial(jax.jit, static_argnames=("epsilon",))
 def _dft_cca_similarity(x, y, epsilon):
-    plan, zx, zy, _ = _coefficients(x, y)
-    fn = functools.partial(_frequency_rho, epsilon=epsilon)
-    rho, rank_x, rank_y = _per_frequency(fn, zx, zy)
+    on_cpu = jax.default_backend() == "cpu"
+    plan, zx, zy, _ = _coefficients(x, y, recentre=not on_cpu)
+    if on_cpu:
+        rho, rank_x, rank_y, _ = _similarity_by_grams(zx, zy, epsilon)
+    else:
+        fn = functools.partial(_frequency_rho, epsilon=epsilon)
+        rho, rank_x, rank_y = _per_frequency(fn, zx, zy)
     return _grid_mean(plan, rho, rank_x, rank_y, x.dtype)
 
 

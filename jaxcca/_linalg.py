@@ -22,6 +22,8 @@ __all__ = [
     "cholesky_inverse_nograd",
     "cholesky_nograd",
     "cholesky_upper_inverse",
+    "cholesky_inverse_given",
+    "complex_cholesky_and_inverse_nograd",
     "complex_singular_values",
     "eigh_nograd",
     "eigh_solver",
@@ -293,6 +295,13 @@ def _complex_svd_impl(re, im):
     return svd_solver(jax.lax.complex(re, im))
 
 
+def _complex_chol_inv_impl(a):
+    l_factor = jnp.linalg.cholesky(a)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    return l_factor, jax.scipy.linalg.solve_triangular(l_factor, eye, lower=True)
+
+
+complex_cholesky_and_inverse_nograd = sequential_batching_on_cpu(_complex_chol_inv_impl)
 _complex_svdvals_nograd = sequential_batching_on_cpu(_complex_svdvals_impl)
 _complex_svd_nograd = sequential_batching_on_cpu(_complex_svd_impl)
 
@@ -317,3 +326,35 @@ def _complex_singular_values_jvp(primals, tangents):
         jnp.sum(jnp.conj(u) * jnp.matmul(dm, jnp.conj(vh).T, precision="highest"), axis=0)
     )
     return s, ds
+
+
+
+def _ct(a: jax.Array) -> jax.Array:
+    return jnp.conj(jnp.swapaxes(a, -1, -2))
+
+
+@jax.custom_jvp
+def cholesky_inverse_given(a: jax.Array, l_inv: jax.Array) -> jax.Array:
+    """``l_inv``, the inverse of ``a``'s Cholesky factor computed by the caller, with its derivative.
+
+    ``a`` is real symmetric or complex Hermitian and ``l_inv = L^{-1}`` for
+    ``a = L L^H`` (e.g. from :data:`complex_cholesky_and_inverse_nograd`, where
+    the caller also needed it for a test). The derivative with respect to
+    ``a`` is that of :func:`cholesky_and_inverse`, ``d(L^{-1}) = -Phi(L^{-1}
+    dA L^{-H}) L^{-1}`` (Phi: lower triangle, half diagonal; LAPACK's factor
+    has a real positive diagonal, which makes it unique); ``l_inv`` itself is
+    held constant. Only matrix products: no second factorisation.
+    """
+    del a
+    return l_inv
+
+
+@cholesky_inverse_given.defjvp
+def _cholesky_inverse_given_jvp(primals, tangents):
+    a, l_inv = primals
+    da, _ = tangents
+    del a
+    da = 0.5 * (da + _ct(da))
+    x = mm(mm(l_inv, da), _ct(l_inv))
+    phi = jnp.tril(x) - 0.5 * jnp.diag(jnp.diagonal(x))
+    return l_inv, -mm(phi, l_inv)

@@ -220,3 +220,125 @@ def test_paired_whitening_equals_whitening_of_the_full_real_form(dtype, rng):
     np.testing.assert_allclose(px.r.T @ px.r, wx.r.T @ wx.r, rtol=tol, atol=tol)
     # the top half of the paired basis is orthonormal as part of the real form
     np.testing.assert_allclose(pair_inner(px.q, px.q), np.eye(6), atol=tol)
+
+
+# ----------------------------------------------------------------------------
+# The Gram form of dft_cca_similarity on CPU (Cholesky whitening of batched
+# Gram matrices where cond(G) is small, the general path elsewhere)
+# ----------------------------------------------------------------------------
+
+
+def _layers_for(case, rng):
+    n, c = 48, 5
+    x = rng.standard_normal((n, 6, 6, c))
+    y = np.tanh(x[..., :4] @ rng.standard_normal((4, 4))) + 0.5 * rng.standard_normal((n, 6, 6, 4))
+    if case == "dead_channel":
+        x[..., 1] = 0.7
+    elif case == "duplicate_channel":  # G singular at every frequency
+        x[..., 3] = x[..., 0]
+    elif case == "few_samples":  # 4 samples, 5 channels: rank deficient
+        x, y = x[:4], y[:4]
+    elif case == "ill_conditioned":  # two channels nearly collinear: cond(G) ~ 50..250
+        x[..., 2] = x[..., 0] + 0.2 * x[..., 2]
+    elif case == "different_sizes":
+        y = y[:, :5, :4]
+    return x, y
+
+
+CASES = ["plain", "dead_channel", "duplicate_channel", "few_samples", "ill_conditioned"]
+
+
+@pytest.mark.parametrize("case", [*CASES, "different_sizes"])
+def test_gram_form_equals_general_path(case, rng):
+    """Frequency by frequency, float64: the Gram form gives the general path's correlations
+    and ranks, and the similarity equals dft_cca's (the general path everywhere)."""
+    from jaxcca._dft import _coefficients, _frequency_rho, _similarity_by_grams
+
+    x, y = _layers_for(case, rng)
+    _, zx, zy, _ = _coefficients(jnp.asarray(x), jnp.asarray(y), recentre=False)
+    rho, rank_x, rank_y, gram_form = _similarity_by_grams(zx, zy, None)
+    _, zxc, zyc, _ = _coefficients(jnp.asarray(x), jnp.asarray(y))
+    ref_rho, ref_x, ref_y = jax.vmap(lambda a, b: _frequency_rho(a, b, None))(zxc, zyc)
+    np.testing.assert_allclose(rho, ref_rho, atol=1e-10)
+    np.testing.assert_array_equal(rank_x, ref_x)
+    np.testing.assert_array_equal(rank_y, ref_y)
+    np.testing.assert_allclose(
+        jaxcca.dft_cca_similarity(x, y), jaxcca.dft_cca(x, y).similarity, atol=1e-12
+    )
+    taken = np.asarray(gram_form)
+    if case in ("duplicate_channel", "few_samples"):
+        assert not taken.any()  # singular Gram matrices: the general path everywhere
+    elif case == "ill_conditioned":
+        assert 0 < taken.sum() < taken.size  # both paths, side by side
+    else:
+        assert taken.all()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gram_form_float32_agrees_with_float64(case, rng):
+    x, y = _layers_for(case, rng)
+    s64 = jaxcca.dft_cca_similarity(x, y)
+    s32 = jaxcca.dft_cca_similarity(x.astype(np.float32), y.astype(np.float32))
+    assert s32.dtype == np.float32
+    np.testing.assert_allclose(s32, s64, atol=1e-6)
+    g = jax.grad(jaxcca.dft_cca_similarity, argnums=(0, 1))(x, y)
+    assert all(np.all(np.isfinite(gi)) for gi in g)
+
+
+def _unit_gram(lam, rng, complex_=True):
+    """A unit-diagonal Hermitian matrix with condition number about max(lam) / min(lam)."""
+    c = lam.size
+    a = rng.standard_normal((c, c)) + (1j * rng.standard_normal((c, c)) if complex_ else 0)
+    q, _ = np.linalg.qr(a)
+    g = (q * lam) @ q.conj().T
+    d = 1.0 / np.sqrt(np.real(np.diag(g)))
+    return d[:, None] * g * d[None, :]
+
+
+def test_gram_form_test_uses_a_condition_estimate_from_below(rng):
+    from jaxcca._dft import DFT_GRAM_FORM_MAX_COND, _gram_form_ok
+
+    grams, conds = [], []
+    for target in (3.0, 30.0, 300.0, 0.5 * DFT_GRAM_FORM_MAX_COND, 3e3, 3e4, 3e6):
+        g = _unit_gram(np.geomspace(1.0, 1.0 / target, 12), rng)
+        grams.append(g)
+        conds.append(np.linalg.cond(g))
+    ok, l_inv = _gram_form_ok(jnp.asarray(np.stack(grams)), 1e-13)
+    conds = np.asarray(conds)
+    # the estimate is a lower bound that is close: decisions match the true
+    # condition number except within a factor 1.5 of the limit
+    clear = (conds < DFT_GRAM_FORM_MAX_COND / 1.5) | (conds > DFT_GRAM_FORM_MAX_COND)
+    np.testing.assert_array_equal(np.asarray(ok)[clear], conds[clear] <= DFT_GRAM_FORM_MAX_COND)
+    assert np.asarray(ok)[conds > DFT_GRAM_FORM_MAX_COND].sum() == 0
+    for g, li, o in zip(grams, np.asarray(l_inv), np.asarray(ok), strict=True):
+        want = np.linalg.inv(np.linalg.cholesky(g)) if o else np.eye(12)
+        np.testing.assert_allclose(li, want, atol=1e-8)
+    # a singular matrix (duplicate channel) and a NaN one are refused
+    g = grams[0].copy()
+    g[1], g[:, 1] = g[0], g[:, 0]
+    bad = np.stack([g, np.full_like(g, np.nan)])
+    assert not np.asarray(_gram_form_ok(jnp.asarray(bad), 1e-13)[0]).any()
+
+
+@pytest.mark.parametrize("complex_", [True, False])
+def test_cholesky_inverse_given_has_the_cholesky_derivative(complex_, rng):
+    from jaxcca._linalg import cholesky_inverse_given
+
+    g0 = _unit_gram(np.geomspace(1.0, 0.1, 5), rng, complex_)
+    dg = rng.standard_normal((5, 5)) + (1j * rng.standard_normal((5, 5)) if complex_ else 0)
+    dg = dg + dg.conj().T
+
+    def ours(t):
+        g = g0 + t * dg
+        l_inv = jax.lax.stop_gradient(jnp.linalg.inv(jnp.linalg.cholesky(g)))
+        return cholesky_inverse_given(g, l_inv)
+
+    def jaxs(t):
+        return jnp.linalg.inv(jnp.linalg.cholesky(g0 + t * dg))
+
+    v1, d1 = jax.jvp(ours, (0.0,), (1.0,))
+    v2, d2 = jax.jvp(jaxs, (0.0,), (1.0,))
+    np.testing.assert_allclose(v1, v2, atol=1e-12)
+    np.testing.assert_allclose(d1, d2, atol=1e-10)
+    fd = (jaxs(1e-6) - jaxs(-1e-6)) / 2e-6
+    np.testing.assert_allclose(d1, fd, atol=1e-6)
