@@ -10,7 +10,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxcca._cca import canonical_directions
-from jaxcca._checks import as_pair, as_single, raise_if_not_finite
+from jaxcca._checks import as_pair, as_single, raise_if_not_finite, validate_epsilon
 from jaxcca._linalg import (
     cholesky_inverse_given,
     complex_cholesky_and_inverse_nograd,
@@ -24,15 +24,13 @@ from jaxcca._numerics import (
     live_unit,
     mm,
     nonconstant,
-    pow2_scale,
     running_scale,
     safe_div,
     safe_sqrt,
     set_scale,
 )
 from jaxcca._results import DFTCCAResult
-from jaxcca._checks import validate_epsilon
-from jaxcca._whiten import GRAM_FORM_MAX_COND, cross_product, default_epsilon, whiten
+from jaxcca._whiten import cross_product, default_epsilon, whiten
 
 __all__ = ["conv_to_neurons", "dft_cca", "dft_cca_distance", "dft_cca_similarity"]
 

@@ -328,14 +328,13 @@ def _complex_singular_values_jvp(primals, tangents):
     return s, ds
 
 
-
 def _ct(a: jax.Array) -> jax.Array:
     return jnp.conj(jnp.swapaxes(a, -1, -2))
 
 
 @jax.custom_jvp
 def cholesky_inverse_given(a: jax.Array, l_inv: jax.Array) -> jax.Array:
-    """``l_inv``, the inverse of ``a``'s Cholesky factor computed by the caller, with its derivative.
+    """``l_inv``, the inverse Cholesky factor of ``a`` computed by the caller, with its derivative.
 
     ``a`` is real symmetric or complex Hermitian and ``l_inv = L^{-1}`` for
     ``a = L L^H`` (e.g. from :data:`complex_cholesky_and_inverse_nograd`, where
