@@ -280,7 +280,7 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
 # (:func:`_frequency_rho`: spectral preconditioner, rank masks, a second pass
 # from the data), one after another.
 
-_POWER_STEPS = 12
+_POWER_STEPS = 6
 DFT_GRAM_FORM_MAX_COND = 100.0
 
 
