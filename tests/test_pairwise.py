@@ -93,8 +93,9 @@ def test_tiles_batched_as_on_an_accelerator_give_the_same_result(
     # of 2, and the 3 tiles of the cross matrix are fewer than one batch.
     pw = sys.modules[jaxcca.pairwise.__module__]  # the module that defines pairwise
     monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 4)
-    # ... and PWCCA's two directions from two eigendecompositions, not one SVD.
-    monkeypatch.setattr(pw, "_both_directions_at_once", lambda platform: False)
+    # ... and the accelerators' vmapped per-pair functions, not the CPU's whole
+    # tile (PWCCA: two eigendecompositions per pair, not one).
+    monkeypatch.setattr(pw, "_whole_tile_on_cpu", lambda platform: False)
     pw._compiled_step.cache_clear()
     try:
         got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_size=2, **OPTS[measure]))
