@@ -200,37 +200,35 @@ def _unit_columns(w):
 
 
 def _pwcca_side(u, s, k, a, convention):
-    """PWCCA of a grid of pairs ``[i, j]`` weighted by ``i``'s neurons, vectorised.
+    """PWCCA of a batch of pairs ``(i, j)`` weighted by ``i``'s neurons, vectorised.
 
     Args:
-      u: ``(b1, b2, d, p)`` ``i``'s canonical directions for each pair.
-      s: ``(b1, b2, p)`` singular values, descending.
-      k: ``(b1, b2)`` number of valid directions.
-      a: prepared data of the ``b1`` representations ``i`` (``r``, and
-        ``r_sqrt`` for the svcca convention), each with a leading ``b1`` axis.
+      u: ``(P, d, p)`` ``i``'s canonical directions for each pair.
+      s: ``(P, p)`` singular values, descending.
+      k: ``(P,)`` number of valid directions.
+      a: prepared data of each pair's ``i`` (``r``, and ``r_sqrt`` for the
+        svcca convention), each with a leading ``P`` axis.
       convention: ``"paper"`` or ``"svcca"``.
 
     Returns:
-      ``(b1, b2)`` similarities, as :func:`_pwcca_from` gives pair by pair.
+      ``(P,)`` similarities, as :func:`_pwcca_from` gives pair by pair.
     """
     p = s.shape[-1]
-    pairs = lambda f: jax.vmap(jax.vmap(f))  # noqa: E731
-    rho = pairs(clip_correlations)(s, k)
-    valid = pairs(lambda kk: first_k(kk, p))(k)
-    # The tie rotation only where a pair of the tile has ties (a self-pair
+    rho = jax.vmap(clip_correlations)(s, k)
+    valid = jax.vmap(lambda kk: first_k(kk, p))(k)
+    # The tie rotation only where a pair of the batch has ties (a self-pair
     # always does): canonical_tie_basis then decides pair by pair.
-    has_ties = jnp.any(pairs(lambda *t: tie_blocks(*t)[1])(u, rho, valid))
-    rotate = jax.vmap(jax.vmap(canonical_tie_basis, (0, 0, None, 0)))
+    has_ties = jnp.any(jax.vmap(lambda *t: tie_blocks(*t)[1])(u, rho, valid))
+    rotate = jax.vmap(canonical_tie_basis)
     u = jax.lax.cond(has_ties, lambda: rotate(u, rho, a["r"], valid), lambda: u)
     if convention == "paper":
-        proj = jnp.einsum("abip,aij->abpj", u, a["r"], precision=jax.lax.Precision.HIGHEST)
+        proj = jax.vmap(paper_projections)(u, a["r"])
     else:
-        svcca = jax.vmap(jax.vmap(svcca_projections, (0, None, None, 0)))
-        proj = svcca(u, a["r"], a["r_sqrt"], valid)
-    return pairs(weighted_correlation)(pairs(projection_weights)(proj, valid), rho)
+        proj = jax.vmap(svcca_projections)(u, a["r"], a["r_sqrt"], valid)
+    return jax.vmap(weighted_correlation)(jax.vmap(projection_weights)(proj, valid), rho)
 
 
-def _tile_pwcca(cross, a, b, *, both, convention="paper"):
+def _tile_pwcca(cross, a, b, *, both, diagonal=False, convention="paper"):
     """PWCCA for a tile of pairs: one LAPACK call per pair, the rest on the whole tile.
 
     With ``both`` (the square matrix) each pair's SVD gives both directions:
@@ -241,33 +239,45 @@ def _tile_pwcca(cross, a, b, *, both, convention="paper"):
     small correlations cluster (1e-7 to 1e-4 against float64 on realistic
     spectra), so it is not done. One direction only (the cross matrix) takes
     the eigendecomposition of the smaller side's ``cross cross^T`` as before.
-    Everything but the LAPACK calls runs on the whole tile at once (batched
-    products, no per-pair copies of the representations' data).
+    Everything but the LAPACK calls runs on the whole tile at once.
 
     Args:
       cross: ``(b1, b2, d1, d2)`` cross products ``q_i^T q_j``.
       a: prepared data of the tile's ``b1`` row representations.
       b: prepared data of its ``b2`` column representations.
-      both: also return ``value[j, i]`` for every pair.
+      both: also return ``value[j, i]`` for every pair, as a ``(b1, b2)``
+        array holding ``[j_b, i_a]`` at ``[a, b]``.
+      diagonal: a tile ``(I, I)`` of the square matrix (``a`` is ``b``):
+        pair ``(b, a)`` is pair ``(a, b)`` transposed, so only the pairs
+        ``a <= b`` are decomposed (36 SVDs instead of 64 for ``b1 = 8``).
       convention: PWCCA convention.
     """
     b1, b2, d1, d2 = cross.shape
     p = min(d1, d2)
-    hi = jax.lax.Precision.HIGHEST
-    k = jnp.minimum(a["rank"][:, None], b["rank"][None, :])
-    if both:
-        u, s, vt = jax.vmap(safe_svd)(cross.reshape(b1 * b2, d1, d2))
-        u, s = u.reshape(b1, b2, d1, p), s.reshape(b1, b2, p)
-        v = jnp.swapaxes(vt.reshape(b1, b2, p, d2), 2, 3)
-        swap = lambda t: jnp.swapaxes(t, 0, 1)  # noqa: E731
-        fwd = _pwcca_side(u, s, k, a, convention)
-        return fwd, _pwcca_side(swap(v), swap(s), k.T, b, convention).T
-    if d1 <= d2:
-        s, u = _top_eigenvectors(jnp.einsum("abij,abkj->abik", cross, cross, precision=hi), p)
-    else:  # x wider: u from v
-        s, v = _top_eigenvectors(jnp.einsum("abji,abjk->abik", cross, cross, precision=hi), p)
-        u = _unit_columns(jnp.einsum("abij,abjp->abip", cross, v, precision=hi))
-    return _pwcca_side(u, s, k, a, convention)
+    if diagonal:
+        rows, cols = np.triu_indices(b1)
+        flat = cross[rows, cols]
+    else:
+        rows, cols = np.repeat(np.arange(b1), b2), np.tile(np.arange(b2), b1)
+        flat = cross.reshape(b1 * b2, d1, d2)
+    k = jnp.minimum(a["rank"][rows], b["rank"][cols])
+    side_a = {key: v[rows] for key, v in a.items() if key != "rank"}
+    if not both:
+        hi = jax.lax.Precision.HIGHEST
+        if d1 <= d2:
+            s, u = _top_eigenvectors(jnp.einsum("pij,pkj->pik", flat, flat, precision=hi), p)
+        else:  # x wider: u from v
+            s, v = _top_eigenvectors(jnp.einsum("pji,pjk->pik", flat, flat, precision=hi), p)
+            u = _unit_columns(jnp.einsum("pij,pjp->pip", flat, v, precision=hi))
+        return _pwcca_side(u, s, k, side_a, convention).reshape(b1, b2)
+    u, s, vt = jax.vmap(safe_svd)(flat)
+    side_b = {key: v[cols] for key, v in b.items() if key != "rank"}
+    fwd = _pwcca_side(u, s, k, side_a, convention)
+    bwd = _pwcca_side(jnp.swapaxes(vt, 1, 2), s, k, side_b, convention)
+    if diagonal:  # [a, b] direct, [b, a] from the transposed pair; direct values on the diagonal
+        out = jnp.zeros((b1, b2), fwd.dtype).at[cols, rows].set(bwd).at[rows, cols].set(fwd)
+        return out, out.T
+    return fwd.reshape(b1, b2), bwd.reshape(b1, b2)
 
 
 def _prep_cka(x):
@@ -638,7 +648,12 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
             if spec.symmetric:
                 fwd = tile(cross, da, db, both=False)
                 return fwd, fwd
-            return tile(cross, da, db, both=True)
+            # A diagonal tile decomposes only its pairs a <= b (see _tile_pwcca).
+            return jax.lax.cond(
+                ij[0] == ij[1],
+                lambda: tile(cross, da, db, both=True, diagonal=True),
+                lambda: tile(cross, da, db, both=True),
+            )
         f = functools.partial(_over_pairs, pair, sequential=sequential)
         if not square:
             return f(cross, da, db), jnp.zeros((b1, b2), q_x.dtype)
