@@ -265,10 +265,10 @@ def _tile_pwcca(cross, a, b, *, both, diagonal=False, convention="paper"):
     if not both:
         hi = jax.lax.Precision.HIGHEST
         if d1 <= d2:
-            s, u = _top_eigenvectors(jnp.einsum("pij,pkj->pik", flat, flat, precision=hi), p)
+            s, u = _top_eigenvectors(jnp.einsum("bij,bkj->bik", flat, flat, precision=hi), p)
         else:  # x wider: u from v
-            s, v = _top_eigenvectors(jnp.einsum("pji,pjk->pik", flat, flat, precision=hi), p)
-            u = _unit_columns(jnp.einsum("pij,pjp->pip", flat, v, precision=hi))
+            s, v = _top_eigenvectors(jnp.einsum("bji,bjk->bik", flat, flat, precision=hi), p)
+            u = _unit_columns(jnp.einsum("bij,bjk->bik", flat, v, precision=hi))
         return _pwcca_side(u, s, k, side_a, convention).reshape(b1, b2)
     u, s, vt = jax.vmap(safe_svd)(flat)
     side_b = {key: v[cols] for key, v in b.items() if key != "rank"}

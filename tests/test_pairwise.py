@@ -77,6 +77,29 @@ def test_stacked_list_and_cross_matrix(reps, expected):
     np.testing.assert_allclose(col[:, 0], expected["pwcca"][:, -1], rtol=0, atol=1e-12)
 
 
+def test_cross_matrix_with_a_wider_and_a_narrower_side(reps):
+    # The cross matrix decomposes the narrower side's cross cross^T; x wider
+    # than y takes the other branch (x's directions from y's).
+    wide, narrow = [reps[1], reps[3]], [reps[0], reps[2], reps[4]]  # widths 7 and 5
+    for xs, ys in ((wide, narrow), (narrow, wide)):
+        got = jaxcca.pairwise(xs, ys, measure="pwcca", block_size=2)
+        want = [[jaxcca.pwcca_similarity(a, b) for b in ys] for a in xs]
+        np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+
+
+def test_float32_both_directions_match_float64_at_small_clustered_correlations():
+    # Most canonical correlations small and close together: singular vectors
+    # from eigh(C C^T), and the other side's derived from them, would leave
+    # 3.6e-6 here; the SVD that gives both directions of the square matrix
+    # (upper triangle: left vectors; lower: right vectors) stays at 1.4e-7.
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((600, 4))
+    xs = base @ rng.standard_normal((6, 4, 24)) * 0.3 + rng.standard_normal((6, 600, 24))
+    want = np.asarray(jaxcca.pairwise(xs, block_size=2))
+    got = jaxcca.pairwise(xs.astype(np.float32), block_size=2)
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("block_size", [1, 3, 64])
 def test_block_size_does_not_change_the_result(reps, expected, block_size):
     got = jaxcca.pairwise(reps, measure="pwcca", block_size=block_size)
