@@ -50,12 +50,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _timing import add_report_args, best_of_each, ratio, report  # noqa: E402
 
 import jaxcca  # noqa: E402
-from jaxcca._pairwise import (  # noqa: E402
-    _compiled_prepare,
-    _compiled_step,
-    _side_by_side,
-    _tiles,
-)
+from jaxcca._pairwise import _compiled_prepare, _compiled_step, _tiles  # noqa: E402
 from jaxcca._whiten import whiten  # noqa: E402
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -84,26 +79,16 @@ def make(m, n, d, seed=0):
 
 
 def blocked_floor(m, block):
-    """The tile products pairwise computes, and nothing else: ``(n, m, d) -> per-tile max``.
-
-    Like pairwise, the bases are first laid out in contiguous blocks of ``block``
-    representations (one copy of the stack), so that each tile's product reads
-    its operands in place.
-    """
+    """The tile products pairwise computes, and nothing else: ``(n, m, d) -> per-tile max``."""
     tiles = np.array(_tiles(m, m, block, block, triangle=True), dtype=np.int32)
 
-    def one(ij, blocks):
-        qa = jax.lax.dynamic_index_in_dim(blocks, ij[0], keepdims=False)
-        qb = jax.lax.dynamic_index_in_dim(blocks, ij[1], keepdims=False)
+    def one(ij, q):
+        n, _, d = q.shape
+        qa = jax.lax.dynamic_slice_in_dim(q, ij[0] * block, block, axis=1).reshape(n, -1)
+        qb = jax.lax.dynamic_slice_in_dim(q, ij[1] * block, block, axis=1).reshape(n, -1)
         return jnp.max(jnp.abs(jnp.matmul(qa.T, qb, precision=HIGHEST)))
 
-    def floor(q):
-        q = jnp.concatenate([q, q[:, : -q.shape[1] % block]], axis=1)  # pairwise's padding
-        n, mp, d = q.shape
-        blocks = q.reshape(n, mp // block, block * d).transpose(1, 0, 2)
-        return jax.lax.map(lambda ij: one(ij, blocks), jnp.asarray(tiles))
-
-    return jax.jit(floor), len(tiles)
+    return jax.jit(lambda q: jax.lax.map(lambda ij: one(ij, q), jnp.asarray(tiles))), len(tiles)
 
 
 def timed_parts(xs, block, repeat):
@@ -152,8 +137,9 @@ def per_pair_costs(n, d, block, repeat):
     data = _compiled_prepare("pwcca", (("epsilon", None), ("convention", "paper")), devices)(
         jnp.asarray(make(2 * block, n, d))
     )
-    q, rest = _side_by_side(data, block)  # the layout pairwise uses: (2, n, block * d)
-    qa, qb = q[0], q[1]
+    q = jnp.transpose(data["q"], (1, 0, 2))
+    rest = {k: v for k, v in data.items() if k != "q"}
+    qa, qb = q[:, :block].reshape(n, -1), q[:, block:].reshape(n, -1)
     product = jax.jit(lambda a, b: jnp.matmul(a.T, b, precision=HIGHEST))
     cross = product(qa, qb).reshape(block, d, block, d).transpose(0, 2, 1, 3).reshape(-1, d, d)
     gram = jax.jit(lambda c: jnp.matmul(c, jnp.swapaxes(c, 1, 2), precision=HIGHEST))(cross)

@@ -8,9 +8,7 @@ How it is fast:
 
 1. each representation is centred and whitened once (``m`` factorizations,
    not ``m**2``; :func:`jaxcca._whiten.whiten`), and the whitened bases are laid
-   side by side in blocks of ``block_size``, ``Q_I = [q_i ... q_{i+b-1}]`` of
-   shape ``(n, block_size * d)``, each block contiguous in memory (a tile's
-   operands are then read in place, not copied out of a strided layout);
+   side by side, ``Q = [q_1 ... q_m]`` of shape ``(n, m * d)``;
 2. the matrix is cut into tiles of ``block_size x block_size`` pairs; a tile
    ``(I, J)`` is one matrix product ``Q_I^T Q_J`` (BLAS-3 over
    ``block_size**2`` pairs at once). Without ``ys`` only the tiles with
@@ -497,8 +495,8 @@ def pairwise(
     prepare = _compiled_prepare(measure, prep_opts, devices)
     data_x = prepare(_pad_to(x_stack, b1))
     data_y = data_x if square else prepare(_pad_to(y_stack, b2))
-    q_x, rest_x = _side_by_side(data_x, b1)
-    q_y, rest_y = (q_x, rest_x) if square else _side_by_side(data_y, b2)
+    q_x, rest_x = _side_by_side(data_x)
+    q_y, rest_y = (q_x, rest_x) if square else _side_by_side(data_y)
 
     # Tiles are processed in steps, each one call of the same compiled
     # function; a step gives every device ``per_device`` tiles, which it maps
@@ -537,15 +535,9 @@ def _pad_to(stack, b):
     return stack if pad == 0 else jnp.concatenate([stack, stack[np.arange(pad) % m]])
 
 
-def _side_by_side(data, b):
-    """Splits the prepared data into the blocks ``Q_I`` and the rest.
-
-    ``data["q"]`` is ``(m, n, d)`` with ``m`` a multiple of ``b``; the blocks
-    are ``(m // b, n, b * d)``, block ``I`` holding ``[q_{I b} ... q_{I b + b - 1}]``.
-    """
-    m, n, d = data["q"].shape
-    q = data["q"].reshape(m // b, b, n, d).transpose(0, 2, 1, 3).reshape(m // b, n, b * d)
-    return q, {k: v for k, v in data.items() if k != "q"}
+def _side_by_side(data):
+    """Splits the prepared data into ``Q = [q_1 ... q_m]`` as ``(n, m, d)`` and the rest."""
+    return jnp.transpose(data["q"], (1, 0, 2)), {k: v for k, v in data.items() if k != "q"}
 
 
 def _assemble(fwd, bwd, tiles, m1, m2, b1, b2):
@@ -642,10 +634,10 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
     sequential = _pairs_one_at_a_time(devices[0].platform)
 
     def one_tile(ij, q_x, rest_x, q_y, rest_y):
-        d1, d2 = q_x.shape[2] // b1, q_y.shape[2] // b2
+        (n, _, d1), d2 = q_x.shape, q_y.shape[2]
         i0, j0 = ij[0] * b1, ij[1] * b2
-        qa = jax.lax.dynamic_index_in_dim(q_x, ij[0], keepdims=False)
-        qb = jax.lax.dynamic_index_in_dim(q_y, ij[1], keepdims=False)
+        qa = jax.lax.dynamic_slice_in_dim(q_x, i0, b1, axis=1).reshape(n, b1 * d1)
+        qb = jax.lax.dynamic_slice_in_dim(q_y, j0, b2, axis=1).reshape(n, b2 * d2)
         # One product for the whole tile: (b1 * d1, b2 * d2) = Q_I^T Q_J.
         cross = mm(qa.T, qb).reshape(b1, d1, b2, d2).transpose(0, 2, 1, 3)
         da = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i0, b1), rest_x)
