@@ -14,10 +14,13 @@ How it is fast:
    ``block_size**2`` pairs at once). Without ``ys`` only the tiles with
    ``I <= J`` are computed: symmetric measures are mirrored, and PWCCA gets
    both ``[i, j]`` and ``[j, i]`` from the same cross product (transposed);
-3. each pair then needs one small ``d x d`` eigendecomposition; PWCCA weights
-   come from each representation's small ``r`` factor and SVCCA's reductions
-   from a ``d x d`` basis computed once per representation: nothing
-   ``n``-sized is touched per pair.
+3. each pair then needs one small ``d x d`` decomposition (on CPU, PWCCA's
+   two directions come from one SVD, and a diagonal tile decomposes only its
+   pairs ``a <= b``); PWCCA weights come from each representation's small
+   ``r`` factor and SVCCA's reductions from a ``d x d`` basis computed once
+   per representation: nothing ``n``-sized is touched per pair. On CPU the
+   LAPACK calls run one after another and PWCCA's other per-pair work runs
+   batched over the whole tile (:func:`_tile_pwcca`).
 
 Memory is the stacked bases ``O(m * n * d)`` (the size of the input) plus
 ``O(block_size**2 * d**2 + n * block_size * d)`` per tile in flight; never
@@ -649,10 +652,11 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
                 fwd = tile(cross, da, db, both=False)
                 return fwd, fwd
             # A diagonal tile decomposes only its pairs a <= b (see _tile_pwcca).
+            both = tile
             return jax.lax.cond(
                 ij[0] == ij[1],
-                lambda: tile(cross, da, db, both=True, diagonal=True),
-                lambda: tile(cross, da, db, both=True),
+                lambda: both(cross, da, db, both=True, diagonal=True),
+                lambda: both(cross, da, db, both=True),
             )
         f = functools.partial(_over_pairs, pair, sequential=sequential)
         if not square:
