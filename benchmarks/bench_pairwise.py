@@ -13,6 +13,14 @@ The loops are timed on a subset of pairs and scaled to m*m ordered pairs.
 
     python benchmarks/bench_pairwise.py [--d 64] [--n 2000] [--scaling 16,32,64,128]
     python benchmarks/bench_pairwise.py --sweep   # + the 200-network sweep estimate
+    python benchmarks/bench_pairwise.py --per-pair  # + one tile's per-pair costs
+
+``--per-pair`` times one off-diagonal tile (``block_size**2`` pairs) of the first
+``--scaling`` size: its product (the floor's share), each pair's LAPACK call alone
+(the SVD that gives both PWCCA directions, ``eigh`` of ``C C^T``, singular values
+only; one after another, as pairwise runs them on CPU) and pairwise's whole step for
+the tile, per pair and against the product. The product plus the SVD is what a tile
+of pairwise cannot go below while its two directions come from one accurate SVD.
 
 ``--sweep`` times pairwise on ``--sweep-m`` networks at the PWCCA paper's sweep size
 (n = 10,000, d = 128) and extrapolates to 200 networks (19,900 pairs, both PWCCA
@@ -42,7 +50,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _timing import add_report_args, best_of_each, ratio, report  # noqa: E402
 
 import jaxcca  # noqa: E402
-from jaxcca._pairwise import _tiles  # noqa: E402
+from jaxcca._pairwise import _compiled_prepare, _compiled_step, _tiles  # noqa: E402
 from jaxcca._whiten import whiten  # noqa: E402
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -119,6 +127,42 @@ def run(m, n, d, numpy_pairs, loop_pairs, block, repeat):
     return t
 
 
+def per_pair_costs(n, d, block, repeat):
+    """Per-pair costs of one off-diagonal tile: product share, LAPACK calls alone, pairwise step.
+
+    Returns:
+      dict name -> seconds for the whole tile (``block**2`` pairs).
+    """
+    devices = tuple(jax.devices())
+    data = _compiled_prepare("pwcca", (("epsilon", None), ("convention", "paper")), devices)(
+        jnp.asarray(make(2 * block, n, d))
+    )
+    q = jnp.transpose(data["q"], (1, 0, 2))
+    rest = {k: v for k, v in data.items() if k != "q"}
+    qa, qb = q[:, :block].reshape(n, -1), q[:, block:].reshape(n, -1)
+    product = jax.jit(lambda a, b: jnp.matmul(a.T, b, precision=HIGHEST))
+    cross = product(qa, qb).reshape(block, d, block, d).transpose(0, 2, 1, 3).reshape(-1, d, d)
+    gram = jax.jit(lambda c: jnp.matmul(c, jnp.swapaxes(c, 1, 2), precision=HIGHEST))(cross)
+
+    def each(f):
+        return jax.jit(lambda c: jax.lax.map(f, c))
+
+    svd, eigh = each(lambda c: jnp.linalg.svd(c, full_matrices=False)), each(jnp.linalg.eigh)
+    svdvals = each(lambda c: jnp.linalg.svd(c, compute_uv=False))
+    step = _compiled_step("pwcca", (("convention", "paper"),), devices, block, block, True)
+    coords = np.array([[0, 1]], dtype=np.int32)
+    return best_of_each(
+        {
+            "tile product (floor)": lambda: product(qa, qb),
+            "SVD, u s v^T (pairwise)": lambda: svd(cross),
+            "eigh of C C^T": lambda: eigh(gram),
+            "singular values only": lambda: svdvals(cross),
+            "pairwise step, whole tile": lambda: step(coords, q, rest, q, rest),
+        },
+        repeat=repeat,
+    )
+
+
 def sweep_estimate(m, n, d, block, repeat, target=200):
     """Extrapolates pairwise PWCCA over ``target`` networks from ``m`` measured ones."""
     t, n_tiles = timed_parts(make(m, n, d), block, repeat)
@@ -139,6 +183,7 @@ def main():
     p.add_argument("--block-size", type=int, default=8)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--sweep", action="store_true", help="also estimate the 200-network sweep")
+    p.add_argument("--per-pair", action="store_true", help="also time one tile's parts per pair")
     p.add_argument("--sweep-m", type=int, default=16)
     p.add_argument("--sweep-n", type=int, default=10_000)
     p.add_argument("--sweep-d", type=int, default=128)
@@ -192,11 +237,21 @@ def main():
             "(an estimate from measured per-pair cost, not a measured sweep)."
         )
         readme_value += f"; 200-network sweep (n={a.sweep_n}, d={a.sweep_d}) estimated {est:.1f} s"
+    if a.per_pair:
+        t = per_pair_costs(a.n, a.d, a.block_size, max(a.repeat, 5))
+        pairs, base = a.block_size**2, t["tile product (floor)"]
+        notes.append(
+            f"One off-diagonal tile ({pairs} pairs, n={a.n}, d={a.d}), best of "
+            f"{max(a.repeat, 5)}, per pair: "
+            + "; ".join(f"{k} {v / pairs * 1e6:.0f} us ({v / base:.2f}x)" for k, v in t.items())
+            + ". LAPACK calls run one after another (lax.map), as pairwise runs them on CPU."
+        )
     report(
         a,
         title="bench_pairwise: all-pairs PWCCA",
         command=f"python benchmarks/bench_pairwise.py --n {a.n} --d {a.d} --scaling {a.scaling}"
-        + (f" --sweep --sweep-m {a.sweep_m}" if a.sweep else ""),
+        + (f" --sweep --sweep-m {a.sweep_m}" if a.sweep else "")
+        + (" --per-pair" if a.per_pair else ""),
         notes=notes,
         header=header,
         rows=rows,

@@ -14,10 +14,13 @@ How it is fast:
    ``block_size**2`` pairs at once). Without ``ys`` only the tiles with
    ``I <= J`` are computed: symmetric measures are mirrored, and PWCCA gets
    both ``[i, j]`` and ``[j, i]`` from the same cross product (transposed);
-3. each pair then needs one small ``d x d`` eigendecomposition; PWCCA weights
-   come from each representation's small ``r`` factor and SVCCA's reductions
-   from a ``d x d`` basis computed once per representation: nothing
-   ``n``-sized is touched per pair.
+3. each pair then needs one small ``d x d`` decomposition (on CPU, PWCCA's
+   two directions come from one SVD, and a diagonal tile decomposes only its
+   pairs ``a <= b``); PWCCA weights come from each representation's small
+   ``r`` factor and SVCCA's reductions from a ``d x d`` basis computed once
+   per representation: nothing ``n``-sized is touched per pair. On CPU the
+   LAPACK calls run one after another and PWCCA's other per-pair work runs
+   batched over the whole tile (:func:`_tile_pwcca`).
 
 Memory is the stacked bases ``O(m * n * d)`` (the size of the input) plus
 ``O(block_size**2 * d**2 + n * block_size * d)`` per tile in flight; never
@@ -63,6 +66,7 @@ from jaxcca._pwcca import (
     paper_projections,
     projection_weights,
     svcca_projections,
+    tie_blocks,
     weighted_correlation,
 )
 from jaxcca._svcca import reduce_whitened
@@ -86,9 +90,12 @@ class PairwiseMeasure:
       options: the keyword options it accepts, with defaults.
       prepare_options: the names among ``options`` that ``prepare`` takes.
       pair_options: the names among ``options`` that ``pair`` takes.
-      pair_both: optional, for asymmetric measures: ``(cross, data_i, data_j,
-        **pair_options) -> (value[i, j], value[j, i])`` from one cross product,
-        used on CPU (see :func:`_both_directions_at_once`).
+      tile: optional, used on CPU (see :func:`_whole_tile_on_cpu`): ``(cross,
+        data_I, data_J, *, both, **pair_options)`` for a whole tile, ``cross``
+        of shape ``(b1, b2, d_i, d_j)`` and ``data_*`` with a leading axis of
+        ``b1`` (``b2``) representations; returns the ``(b1, b2)`` values, and
+        with ``both`` (asymmetric measures) also ``value[j, i]`` for every pair
+        from the same cross products, as a second ``(b1, b2)`` array.
     """
 
     prepare: Callable
@@ -97,7 +104,7 @@ class PairwiseMeasure:
     options: dict
     prepare_options: tuple = ()
     pair_options: tuple = ()
-    pair_both: Callable | None = None
+    tile: Callable | None = None
 
 
 # ----------------------------------------------------------------------------
@@ -176,18 +183,104 @@ def _pair_pwcca(cross, a, b, *, convention="paper"):
     return _pwcca_from(u, s, jnp.minimum(a["rank"], b["rank"]), a, convention)
 
 
-def _pair_pwcca_both(cross, a, b, *, convention="paper"):
-    """``(pwcca(x_a, x_b), pwcca(x_b, x_a))`` from one SVD of ``cross``.
+def _top_eigenvectors(g, p):
+    """Square roots of the ``p`` largest eigenvalues (descending) and their vectors.
 
-    The left singular vectors weight ``a``'s side and the right ones ``b``'s:
-    one SVD instead of two eigendecompositions (of ``cross cross^T`` and
-    ``cross^T cross``), both sides' vectors accurate. Used on CPU, where it is
-    the faster of the two (``benchmarks/bench_solvers.py``); accelerators keep
-    the batched eigendecompositions of :func:`_pair_pwcca`.
+    ``g``: ``(..., d, d)`` symmetric; one LAPACK call per matrix, one after
+    another on CPU (:func:`jaxcca._linalg.eigh_nograd` under ``vmap``).
     """
-    u, s, vt = safe_svd(cross)
-    k = jnp.minimum(a["rank"], b["rank"])
-    return _pwcca_from(u, s, k, a, convention), _pwcca_from(vt.T, s, k, b, convention)
+    lead, d = g.shape[:-2], g.shape[-1]
+    lam, vecs = jax.vmap(eigh_nograd)(g.reshape(-1, d, d))
+    lam, vecs = lam[:, ::-1][:, :p], vecs[:, :, ::-1][:, :, :p]
+    s = jnp.sqrt(jnp.clip(lam, 0.0, None))  # not differentiated; NaN passes
+    return s.reshape(*lead, p), vecs.reshape(*lead, d, p)
+
+
+def _unit_columns(w):
+    """``w`` with each column scaled to unit norm (zero columns stay zero; NaN passes)."""
+    norm = jnp.sqrt(jnp.sum(w * w, axis=-2, keepdims=True))
+    return w * safe_div(jnp.ones_like(norm), norm, norm > 0)
+
+
+def _pwcca_side(u, s, k, a, convention):
+    """PWCCA of a batch of pairs ``(i, j)`` weighted by ``i``'s neurons, vectorised.
+
+    Args:
+      u: ``(P, d, p)`` ``i``'s canonical directions for each pair.
+      s: ``(P, p)`` singular values, descending.
+      k: ``(P,)`` number of valid directions.
+      a: prepared data of each pair's ``i`` (``r``, and ``r_sqrt`` for the
+        svcca convention), each with a leading ``P`` axis.
+      convention: ``"paper"`` or ``"svcca"``.
+
+    Returns:
+      ``(P,)`` similarities, as :func:`_pwcca_from` gives pair by pair.
+    """
+    p = s.shape[-1]
+    rho = jax.vmap(clip_correlations)(s, k)
+    valid = jax.vmap(lambda kk: first_k(kk, p))(k)
+    # The tie rotation only where a pair of the batch has ties (a self-pair
+    # always does): canonical_tie_basis then decides pair by pair.
+    has_ties = jnp.any(jax.vmap(lambda *t: tie_blocks(*t)[1])(u, rho, valid))
+    rotate = jax.vmap(canonical_tie_basis)
+    u = jax.lax.cond(has_ties, lambda: rotate(u, rho, a["r"], valid), lambda: u)
+    if convention == "paper":
+        proj = jax.vmap(paper_projections)(u, a["r"])
+    else:
+        proj = jax.vmap(svcca_projections)(u, a["r"], a["r_sqrt"], valid)
+    return jax.vmap(weighted_correlation)(jax.vmap(projection_weights)(proj, valid), rho)
+
+
+def _tile_pwcca(cross, a, b, *, both, diagonal=False, convention="paper"):
+    """PWCCA for a tile of pairs: one LAPACK call per pair, the rest on the whole tile.
+
+    With ``both`` (the square matrix) each pair's SVD gives both directions:
+    its left singular vectors weight the row representation and its right
+    ones the column representation, both accurate. Deriving one side from the
+    other's eigendecomposition (``cross^T u_i = s_i v_i`` after ``eigh(cross
+    cross^T)``) would cost 0.7x of the SVD but loses float32 accuracy where
+    small correlations cluster (1e-7 to 1e-4 against float64 on realistic
+    spectra), so it is not done. One direction only (the cross matrix) takes
+    the eigendecomposition of the smaller side's ``cross cross^T`` as before.
+    Everything but the LAPACK calls runs on the whole tile at once.
+
+    Args:
+      cross: ``(b1, b2, d1, d2)`` cross products ``q_i^T q_j``.
+      a: prepared data of the tile's ``b1`` row representations.
+      b: prepared data of its ``b2`` column representations.
+      both: also return ``value[j, i]`` for every pair, as a ``(b1, b2)``
+        array holding ``[j_b, i_a]`` at ``[a, b]``.
+      diagonal: a tile ``(I, I)`` of the square matrix (``a`` is ``b``):
+        pair ``(b, a)`` is pair ``(a, b)`` transposed, so only the pairs
+        ``a <= b`` are decomposed (36 SVDs instead of 64 for ``b1 = 8``).
+      convention: PWCCA convention.
+    """
+    b1, b2, d1, d2 = cross.shape
+    p = min(d1, d2)
+    if diagonal:
+        rows, cols = np.triu_indices(b1)
+        flat = cross[rows, cols]
+    else:
+        rows, cols = np.repeat(np.arange(b1), b2), np.tile(np.arange(b2), b1)
+        flat = cross.reshape(b1 * b2, d1, d2)
+    k = jnp.minimum(a["rank"][rows], b["rank"][cols])
+    side_a = {key: v[rows] for key, v in a.items() if key != "rank"}
+    if not both:
+        hi = jax.lax.Precision.HIGHEST
+        if d1 <= d2:
+            s, u = _top_eigenvectors(jnp.einsum("bij,bkj->bik", flat, flat, precision=hi), p)
+        else:  # x wider: u from v
+            s, v = _top_eigenvectors(jnp.einsum("bji,bjk->bik", flat, flat, precision=hi), p)
+            u = _unit_columns(jnp.einsum("bij,bjk->bik", flat, v, precision=hi))
+        return _pwcca_side(u, s, k, side_a, convention).reshape(b1, b2)
+    u, s, vt = jax.vmap(safe_svd)(flat)
+    side_b = {key: v[cols] for key, v in b.items() if key != "rank"}
+    fwd = _pwcca_side(u, s, k, side_a, convention)
+    bwd = _pwcca_side(jnp.swapaxes(vt, 1, 2), s, k, side_b, convention)
+    if diagonal:  # [a, b] direct, [b, a] from the transposed pair; direct values on the diagonal
+        out = jnp.zeros((b1, b2), fwd.dtype).at[cols, rows].set(bwd).at[rows, cols].set(fwd)
+        return out, out.T
+    return fwd.reshape(b1, b2), bwd.reshape(b1, b2)
 
 
 def _prep_cka(x):
@@ -220,7 +313,7 @@ MEASURES: dict[str, PairwiseMeasure] = {
         {"epsilon": None, "convention": "paper"},
         ("epsilon", "convention"),
         ("convention",),
-        pair_both=_pair_pwcca_both,
+        tile=_tile_pwcca,
     ),
     "cka": PairwiseMeasure(_prep_cka, _pair_cka, True, {}),
     "procrustes": PairwiseMeasure(_prep_procrustes, _pair_procrustes, True, {}),
@@ -495,13 +588,13 @@ def _tiles_at_once(pairs_per_tile: int, platform: str) -> int | None:
     return max(1, ACCELERATOR_PAIR_BATCH // pairs_per_tile)
 
 
-def _both_directions_at_once(platform: str) -> bool:
-    """Whether an asymmetric measure's two directions come from one decomposition.
+def _whole_tile_on_cpu(platform: str) -> bool:
+    """Whether a measure's ``tile`` function (if any) replaces its per-pair function.
 
-    On CPU one SVD of a ``d x d`` cross product costs less than the two
-    eigendecompositions it replaces (``benchmarks/bench_solvers.py``); on GPU
-    the QR-based SVD is not batched the way ``eigh`` is (jax-ml/jax PR 31375),
-    so accelerators keep two batched ``eigh`` until the device solver table
+    On CPU: PWCCA's two directions then come from one eigendecomposition per
+    pair (:func:`_tile_pwcca`), and the work around it runs on the whole tile
+    at once instead of pair by pair. Accelerators keep the vmapped per-pair
+    functions (two batched ``eigh`` for PWCCA) until a device measurement
     says otherwise.
     """
     return platform == "cpu"
@@ -521,8 +614,7 @@ def _pairs_one_at_a_time(platform: str) -> bool:
 def _over_pairs(fn, cross, da, db, *, sequential):
     """``fn(cross[a, b], da[a], db[b])`` for every pair of a tile, as ``(b1, b2)`` arrays.
 
-    ``cross`` is ``(b1, b2, d1, d2)``; ``fn`` returns a scalar or a tuple of
-    scalars (``pair_both``).
+    ``cross`` is ``(b1, b2, d1, d2)``; ``fn`` returns a scalar.
     """
     if not sequential:
         return jax.vmap(jax.vmap(fn, (0, None, 0)), (0, 0, None))(cross, da, db)
@@ -538,9 +630,9 @@ def _over_pairs(fn, cross, da, db, *, sequential):
 def _compiled_step(measure, pair_opts, devices, b1, b2, square):
     spec = MEASURES[measure]
     pair = functools.partial(spec.pair, **dict(pair_opts))
-    both = None
-    if spec.pair_both is not None and _both_directions_at_once(devices[0].platform):
-        both = functools.partial(spec.pair_both, **dict(pair_opts))
+    tile = None
+    if spec.tile is not None and _whole_tile_on_cpu(devices[0].platform):
+        tile = functools.partial(spec.tile, **dict(pair_opts))
 
     sequential = _pairs_one_at_a_time(devices[0].platform)
 
@@ -553,6 +645,19 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
         cross = mm(qa.T, qb).reshape(b1, d1, b2, d2).transpose(0, 2, 1, 3)
         da = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i0, b1), rest_x)
         db = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, j0, b2), rest_y)
+        if tile is not None:
+            if not square:
+                return tile(cross, da, db, both=False), jnp.zeros((b1, b2), q_x.dtype)
+            if spec.symmetric:
+                fwd = tile(cross, da, db, both=False)
+                return fwd, fwd
+            # A diagonal tile decomposes only its pairs a <= b (see _tile_pwcca).
+            both = tile
+            return jax.lax.cond(
+                ij[0] == ij[1],
+                lambda: both(cross, da, db, both=True, diagonal=True),
+                lambda: both(cross, da, db, both=True),
+            )
         f = functools.partial(_over_pairs, pair, sequential=sequential)
         if not square:
             return f(cross, da, db), jnp.zeros((b1, b2), q_x.dtype)
@@ -561,8 +666,6 @@ def _compiled_step(measure, pair_opts, devices, b1, b2, square):
             return fwd, fwd
         # Asymmetric (PWCCA): [j, i] from the same product, transposed; bwd[a, b]
         # holds [j_b, i_a], i.e. the tile (J, I) transposed.
-        if both is not None:
-            return _over_pairs(both, cross, da, db, sequential=sequential)
         bwd = f(cross.transpose(1, 0, 3, 2), db, da)
         return f(cross, da, db), bwd.T
 

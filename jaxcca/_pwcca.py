@@ -31,6 +31,7 @@ __all__ = [
     "pwcca_similarity",
     "pwcca_weights",
     "svcca_projections",
+    "tie_blocks",
     "tie_rotation",
     "weighted_correlation",
 ]
@@ -58,19 +59,29 @@ def canonical_tie_basis(u: jax.Array, rho: jax.Array, r: jax.Array, valid: jax.A
     Returns:
       ``(d1, p)`` the rotated directions.
     """
-    p = rho.shape[0]
-    dtype = u.dtype
     c = jax.lax.stop_gradient
-    rho_c = c(rho)
-    tied = (rho_c[:-1] - rho_c[1:]) <= 64.0 * float(np.finfo(dtype).eps)
+    block, has_ties = tie_blocks(c(u), c(rho), valid)
+    return mm(u, c(_tie_rotation(c(u), c(r), block, has_ties)))
+
+
+def tie_blocks(u: jax.Array, rho: jax.Array, valid: jax.Array):
+    """The blocks of tied correlations of :func:`canonical_tie_basis`, and whether it rotates.
+
+    Only a block of two or more valid directions needs a rotation; without one
+    the rotation is the identity (see :func:`tie_rotation`) and nothing is
+    computed. Non-finite input takes the full path, so NaN passes.
+
+    Returns:
+      ``(block, has_ties)``: ``(p,)`` int32 block index of each direction
+      (invalid directions each a block of their own) and a scalar bool.
+    """
+    p = rho.shape[0]
+    tied = (rho[:-1] - rho[1:]) <= 64.0 * float(np.finfo(u.dtype).eps)
     block = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(~tied, dtype=jnp.int32)])
     block = jnp.where(valid, block, p + jnp.arange(p, dtype=jnp.int32))
-    # Only a block of two or more valid directions needs a rotation; without
-    # one the rotation is the identity (see tie_rotation) and nothing is
-    # computed. Non-finite input takes the full path, so NaN passes as before.
     has_ties = jnp.any(tied & valid[:-1] & valid[1:])
-    has_ties = has_ties | ~jnp.all(jnp.isfinite(rho_c)) | ~jnp.all(jnp.isfinite(c(u)))
-    return mm(u, c(_tie_rotation(c(u), c(r), block, has_ties)))
+    has_ties = has_ties | ~jnp.all(jnp.isfinite(rho)) | ~jnp.all(jnp.isfinite(u))
+    return block, has_ties
 
 
 def tie_rotation(u, r, block, has_ties):

@@ -77,6 +77,29 @@ def test_stacked_list_and_cross_matrix(reps, expected):
     np.testing.assert_allclose(col[:, 0], expected["pwcca"][:, -1], rtol=0, atol=1e-12)
 
 
+def test_cross_matrix_with_a_wider_and_a_narrower_side(reps):
+    # The cross matrix decomposes the narrower side's cross cross^T; x wider
+    # than y takes the other branch (x's directions from y's).
+    wide, narrow = [reps[1], reps[3]], [reps[0], reps[2], reps[4]]  # widths 7 and 5
+    for xs, ys in ((wide, narrow), (narrow, wide)):
+        got = jaxcca.pairwise(xs, ys, measure="pwcca", block_size=2)
+        want = [[jaxcca.pwcca_similarity(a, b) for b in ys] for a in xs]
+        np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+
+
+def test_float32_both_directions_match_float64_at_small_clustered_correlations():
+    # Most canonical correlations small and close together: singular vectors
+    # from eigh(C C^T), and the other side's derived from them, would leave
+    # 3.6e-6 here; the SVD that gives both directions of the square matrix
+    # (upper triangle: left vectors; lower: right vectors) stays at 1.4e-7.
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((600, 4))
+    xs = base @ rng.standard_normal((6, 4, 24)) * 0.3 + rng.standard_normal((6, 600, 24))
+    want = np.asarray(jaxcca.pairwise(xs, block_size=2))
+    got = jaxcca.pairwise(xs.astype(np.float32), block_size=2)
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("block_size", [1, 3, 64])
 def test_block_size_does_not_change_the_result(reps, expected, block_size):
     got = jaxcca.pairwise(reps, measure="pwcca", block_size=block_size)
@@ -93,8 +116,9 @@ def test_tiles_batched_as_on_an_accelerator_give_the_same_result(
     # of 2, and the 3 tiles of the cross matrix are fewer than one batch.
     pw = sys.modules[jaxcca.pairwise.__module__]  # the module that defines pairwise
     monkeypatch.setattr(pw, "_tiles_at_once", lambda pairs_per_tile, platform: 4)
-    # ... and PWCCA's two directions from two eigendecompositions, not one SVD.
-    monkeypatch.setattr(pw, "_both_directions_at_once", lambda platform: False)
+    # ... and the accelerators' vmapped per-pair functions, not the CPU's whole
+    # tile (PWCCA: two eigendecompositions per pair, not one).
+    monkeypatch.setattr(pw, "_whole_tile_on_cpu", lambda platform: False)
     pw._compiled_step.cache_clear()
     try:
         got = np.asarray(jaxcca.pairwise(reps, measure=measure, block_size=2, **OPTS[measure]))
