@@ -183,25 +183,6 @@ def _pair_pwcca(cross, a, b, *, convention="paper"):
     return _pwcca_from(u, s, jnp.minimum(a["rank"], b["rank"]), a, convention)
 
 
-def _top_eigenvectors(g, p):
-    """Square roots of the ``p`` largest eigenvalues (descending) and their vectors.
-
-    ``g``: ``(..., d, d)`` symmetric; one LAPACK call per matrix, one after
-    another on CPU (:func:`jaxcca._linalg.eigh_nograd` under ``vmap``).
-    """
-    lead, d = g.shape[:-2], g.shape[-1]
-    lam, vecs = jax.vmap(eigh_nograd)(g.reshape(-1, d, d))
-    lam, vecs = lam[:, ::-1][:, :p], vecs[:, :, ::-1][:, :, :p]
-    s = jnp.sqrt(jnp.clip(lam, 0.0, None))  # not differentiated; NaN passes
-    return s.reshape(*lead, p), vecs.reshape(*lead, d, p)
-
-
-def _unit_columns(w):
-    """``w`` with each column scaled to unit norm (zero columns stay zero; NaN passes)."""
-    norm = jnp.sqrt(jnp.sum(w * w, axis=-2, keepdims=True))
-    return w * safe_div(jnp.ones_like(norm), norm, norm > 0)
-
-
 def _pwcca_side(u, s, k, a, convention):
     """PWCCA of a batch of pairs ``(i, j)`` weighted by ``i``'s neurons, vectorised.
 
@@ -240,9 +221,10 @@ def _tile_pwcca(cross, a, b, *, both, diagonal=False, convention="paper"):
     other's eigendecomposition (``cross^T u_i = s_i v_i`` after ``eigh(cross
     cross^T)``) would cost 0.7x of the SVD but loses float32 accuracy where
     small correlations cluster (1e-7 to 1e-4 against float64 on realistic
-    spectra), so it is not done. One direction only (the cross matrix) takes
-    the eigendecomposition of the smaller side's ``cross cross^T`` as before.
-    Everything but the LAPACK calls runs on the whole tile at once.
+    spectra), so it is not done; for the same reason one direction only (the
+    cross matrix ``pairwise(xs, ys)``) takes the SVD too, not the
+    eigendecomposition of ``cross cross^T``. Everything but the LAPACK calls
+    runs on the whole tile at once.
 
     Args:
       cross: ``(b1, b2, d1, d2)`` cross products ``q_i^T q_j``.
@@ -256,7 +238,6 @@ def _tile_pwcca(cross, a, b, *, both, diagonal=False, convention="paper"):
       convention: PWCCA convention.
     """
     b1, b2, d1, d2 = cross.shape
-    p = min(d1, d2)
     if diagonal:
         rows, cols = np.triu_indices(b1)
         flat = cross[rows, cols]
@@ -265,15 +246,9 @@ def _tile_pwcca(cross, a, b, *, both, diagonal=False, convention="paper"):
         flat = cross.reshape(b1 * b2, d1, d2)
     k = jnp.minimum(a["rank"][rows], b["rank"][cols])
     side_a = {key: v[rows] for key, v in a.items() if key != "rank"}
-    if not both:
-        hi = jax.lax.Precision.HIGHEST
-        if d1 <= d2:
-            s, u = _top_eigenvectors(jnp.einsum("bij,bkj->bik", flat, flat, precision=hi), p)
-        else:  # x wider: u from v
-            s, v = _top_eigenvectors(jnp.einsum("bji,bjk->bik", flat, flat, precision=hi), p)
-            u = _unit_columns(jnp.einsum("bij,bjk->bik", flat, v, precision=hi))
-        return _pwcca_side(u, s, k, side_a, convention).reshape(b1, b2)
     u, s, vt = jax.vmap(safe_svd)(flat)
+    if not both:
+        return _pwcca_side(u, s, k, side_a, convention).reshape(b1, b2)
     side_b = {key: v[cols] for key, v in b.items() if key != "rank"}
     fwd = _pwcca_side(u, s, k, side_a, convention)
     bwd = _pwcca_side(jnp.swapaxes(vt, 1, 2), s, k, side_b, convention)
@@ -591,8 +566,8 @@ def _tiles_at_once(pairs_per_tile: int, platform: str) -> int | None:
 def _whole_tile_on_cpu(platform: str) -> bool:
     """Whether a measure's ``tile`` function (if any) replaces its per-pair function.
 
-    On CPU: PWCCA's two directions then come from one eigendecomposition per
-    pair (:func:`_tile_pwcca`), and the work around it runs on the whole tile
+    On CPU: PWCCA's two directions then come from one SVD per pair
+    (:func:`_tile_pwcca`), and the work around it runs on the whole tile
     at once instead of pair by pair. Accelerators keep the vmapped per-pair
     functions (two batched ``eigh`` for PWCCA) until a device measurement
     says otherwise.
