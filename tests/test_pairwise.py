@@ -100,6 +100,18 @@ def test_float32_both_directions_match_float64_at_small_clustered_correlations()
     np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=0, atol=1e-6)
 
 
+def test_float32_cross_matrix_matches_float64_at_small_clustered_correlations():
+    # The cross matrix pairwise(xs, ys) (one direction per pair) takes the SVD
+    # too: the eigendecomposition of C C^T it used before left 6.7e-6 here.
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((2000, 4))
+    xs = base @ rng.standard_normal((4, 4, 64)) * 0.3 + rng.standard_normal((4, 2000, 64))
+    for ys in (xs[:2], np.concatenate([xs[:2], xs[2:]], axis=2)):  # x as wide as y, narrower
+        want = np.asarray(jaxcca.pairwise(xs[2:], ys, block_size=2))
+        got = jaxcca.pairwise(xs[2:].astype(np.float32), ys.astype(np.float32), block_size=2)
+        np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("block_size", [1, 3, 64])
 def test_block_size_does_not_change_the_result(reps, expected, block_size):
     got = jaxcca.pairwise(reps, measure="pwcca", block_size=block_size)
