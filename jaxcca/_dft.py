@@ -15,6 +15,7 @@ from jaxcca._linalg import (
     cholesky_inverse_given,
     complex_cholesky_and_inverse_nograd,
     complex_singular_values,
+    conj_transpose,
     eigh_nograd,
 )
 from jaxcca._numerics import (
@@ -284,10 +285,6 @@ _POWER_STEPS = 6
 DFT_GRAM_FORM_MAX_COND = 100.0
 
 
-def _ct(a: jax.Array) -> jax.Array:
-    return jnp.conj(jnp.swapaxes(a, -1, -2))
-
-
 def _unit_grams(zx: jax.Array, zy: jax.Array):
     """The Gram matrices of unit-norm channels, ``(R, C1, C1)``, ``(R, C2, C2)``, ``(R, C1, C2)``.
 
@@ -300,8 +297,8 @@ def _unit_grams(zx: jax.Array, zy: jax.Array):
     as alive and stays.
     """
     n = zx.shape[1]
-    zxh = _ct(zx)
-    gx, gy, gxy = mm(zxh, zx), mm(_ct(zy), zy), mm(zxh, zy)
+    zxh = conj_transpose(zx)
+    gx, gy, gxy = mm(zxh, zx), mm(conj_transpose(zy), zy), mm(zxh, zy)
 
     def inv_norms(g):
         sq = jnp.real(jnp.diagonal(g, axis1=1, axis2=2))
@@ -383,7 +380,7 @@ def _similarity_by_grams(zx, zy, epsilon):
     eye_x, eye_y = jnp.eye(gx.shape[-1], dtype=gx.dtype), jnp.eye(gy.shape[-1], dtype=gy.dtype)
     lx_inv = jax.vmap(cholesky_inverse_given)(jnp.where(ok_x[:, None, None], gx, eye_x), lx_inv)
     ly_inv = jax.vmap(cholesky_inverse_given)(jnp.where(ok_y[:, None, None], gy, eye_y), ly_inv)
-    cross = mm(mm(lx_inv, gxy), _ct(ly_inv))
+    cross = mm(mm(lx_inv, gxy), conj_transpose(ly_inv))
     s = jax.vmap(complex_singular_values)(jnp.real(cross), jnp.imag(cross))
     rank_x = jnp.sum(alive_x, axis=1, dtype=jnp.int32)
     rank_y = jnp.sum(alive_y, axis=1, dtype=jnp.int32)
@@ -426,8 +423,9 @@ def _center_pixels(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     mean = jnp.mean(x, axis=0, keepdims=True)
     xc = x - mean
     live = nonconstant(xc, mean)
-    # running_scale of the masked maps, from the per-pixel peaks nonconstant
-    # already reduced (one pass over the samples fewer)
+    # running_scale of the masked maps from the per-pixel peaks over samples
+    # (the reduction nonconstant makes too; XLA computes it once): no second
+    # pass over the samples
     peak = jax.lax.stop_gradient(jnp.max(jnp.abs(xc), axis=0, keepdims=True))
     scale = running_scale(jnp.where(live, peak, 0.0), axis=(0, 1, 2))
     return jnp.where(live, xc, 0.0) * set_scale(scale)[None, None, None, :], scale

@@ -24,6 +24,7 @@ __all__ = [
     "cholesky_upper_inverse",
     "cholesky_inverse_given",
     "complex_cholesky_and_inverse_nograd",
+    "conj_transpose",
     "complex_singular_values",
     "eigh_nograd",
     "eigh_solver",
@@ -328,7 +329,8 @@ def _complex_singular_values_jvp(primals, tangents):
     return s, ds
 
 
-def _ct(a: jax.Array) -> jax.Array:
+def conj_transpose(a: jax.Array) -> jax.Array:
+    """``a^H`` over the last two axes (``a^T`` for real ``a``)."""
     return jnp.conj(jnp.swapaxes(a, -1, -2))
 
 
@@ -353,7 +355,7 @@ def _cholesky_inverse_given_jvp(primals, tangents):
     a, l_inv = primals
     da, _ = tangents
     del a
-    da = 0.5 * (da + _ct(da))
-    x = mm(mm(l_inv, da), _ct(l_inv))
+    da = 0.5 * (da + conj_transpose(da))
+    x = mm(mm(l_inv, da), conj_transpose(l_inv))
     phi = jnp.tril(x) - 0.5 * jnp.diag(jnp.diagonal(x))
     return l_inv, -mm(phi, l_inv)
