@@ -126,11 +126,17 @@ def main():
                     f"{abs(sim - ref):.1e}" if key == "mean" else "",
                 ]
             )
-    # how many frequencies took the CPU Gram form (the rest: the general path)
-    from jaxcca._dft import _coefficients, _similarity_by_grams
+    # which whitening each frequency took on CPU
+    from jaxcca._dft import (
+        DFT_GRAM_FORM_MAX_COND,
+        DFT_TWO_PASS_MAX_COND,
+        _coefficients,
+        _similarity_by_grams,
+    )
 
     _, zx, zy, _ = _coefficients(*data["float32"], recentre=False)
-    gram_form = np.asarray(_similarity_by_grams(zx, zy, None)[3])
+    path = np.asarray(_similarity_by_grams(zx, zy, None)[3])
+    n_gram, n_two, n_general = np.bincount(path, minlength=3)
     notes = [
         f"Layers {x64.shape}, {jax.default_backend()}, best of {a.repeat}, timed round robin "
         f"in one run. NumPy float64 per-frequency loop: {t['numpy'] * 1e3:.1f} ms, "
@@ -138,9 +144,11 @@ def main():
         f"Floor: rfft2 of both layers + the three complex Gram products at every rfft "
         f"frequency, float32: {t['floor'] * 1e3:.1f} ms. 'cca on channels-as-neurons' is "
         "a different quantity, listed for scale.",
-        f"On CPU, dft_cca_similarity float32 took the Gram form at {gram_form.sum()} of "
-        f"{gram_form.size} computed frequencies (cond(G) <= 100 on both sides) and the general "
-        "path at the others; dft_cca (with weights) takes the general path everywhere.",
+        f"On CPU, dft_cca_similarity float32 whitened {n_gram} of {path.size} computed "
+        f"frequencies in the Gram form (cond(G) <= {DFT_GRAM_FORM_MAX_COND:g} on both sides), "
+        f"{n_two} with a second pass from the data (cond(G) <= {DFT_TWO_PASS_MAX_COND:g}) and "
+        f"{n_general} by the general path; dft_cca (with weights) takes the general path "
+        "everywhere.",
     ]
     header = ["computation", "ms", "speedup over numpy", "time / floor", "abs(sim - numpy)"]
     report(

@@ -276,13 +276,20 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
 # :func:`jaxcca._whiten.gram_form_is_accurate`; there the per-frequency
 # float32 errors are those of the general path, ~1e-7), estimated by power
 # iteration (from below; a true condition number up to ~1.5x the limit can
-# pass, see the tests). Every other frequency (ill-conditioned, rank
-# deficient, dead-channel ties, NaN) takes the general path
-# (:func:`_frequency_rho`: spectral preconditioner, rank masks, a second pass
-# from the data), one after another.
+# pass, see the tests). Up to :data:`DFT_TWO_PASS_MAX_COND` the same factor
+# preconditions a second pass from the data at that one frequency
+# (CholeskyQR2: ``Q1 = Z L^{-H}`` is orthonormal to ``eps * cond(G)``, and
+# the Cholesky factor of its own Gram matrix finishes the whitening), which
+# costs a few small products instead of the general path. Every other
+# frequency (ill-conditioned, rank deficient, dead-channel ties, NaN) takes
+# the general path (:func:`_frequency_rho`: spectral preconditioner, rank
+# masks, a second pass from the data), one after another.
 
 _POWER_STEPS = 6
 DFT_GRAM_FORM_MAX_COND = 100.0
+DFT_TWO_PASS_MAX_COND = 1e5
+# per-frequency paths of _similarity_by_grams
+GRAM_FORM, TWO_PASS, GENERAL = 0, 1, 2
 
 
 def _unit_grams(zx: jax.Array, zy: jax.Array):
@@ -291,7 +298,8 @@ def _unit_grams(zx: jax.Array, zy: jax.Array):
     Formed from the coefficients and scaled by their diagonals afterwards, so
     that the sample-sized work is the three products alone. The coefficients
     need no centring: the pixels were centred before the transform. Returns
-    them with the alive masks ``(R, C)`` (the dead-neuron rule of
+    them with the inverse channel norms ``(R, C)`` (0 on dead channels) and
+    the alive masks ``(R, C)`` (the dead-neuron rule of
     :func:`jaxcca._numerics.alive_neurons`, on the Gram diagonal); a dead
     channel gets the identity's row and column and no cross terms. NaN counts
     as alive and stays.
@@ -313,14 +321,14 @@ def _unit_grams(zx: jax.Array, zy: jax.Array):
     gy = _identity_on_dead(iy[:, :, None] * gy * iy[:, None, :], alive_y)
     both = alive_x[:, :, None] & alive_y[:, None, :]
     gxy = jnp.where(both, ix[:, :, None] * gxy * iy[:, None, :], 0.0)
-    return gx, gy, gxy, alive_x, alive_y
+    return (gx, gy, gxy), (ix, iy), (alive_x, alive_y)
 
 
 def _identity_on_dead(g: jax.Array, alive: jax.Array) -> jax.Array:
-    """``(R, C, C)`` Gram matrices with the identity in the rows and columns of dead channels."""
+    """``(..., C, C)`` Gram matrices with the identity in the rows and columns of dead channels."""
     dead = ~alive
     eye = jnp.eye(g.shape[-1], dtype=g.dtype)
-    return jnp.where(dead[:, :, None] | dead[:, None, :], eye, g)
+    return jnp.where(dead[..., :, None] | dead[..., None, :], eye, g)
 
 
 def _top_eigenvalue(apply, size: int, dtype) -> jax.Array:
@@ -337,12 +345,16 @@ def _top_eigenvalue(apply, size: int, dtype) -> jax.Array:
     return jnp.real(jnp.sum(jnp.conj(v) * apply(v), axis=-1))
 
 
-def _gram_form_ok(g: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
-    """``(ok (R,), L^{-1} (R, C, C))``: whether the Cholesky Gram form is accurate for ``g``.
+def _gram_paths(g: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
+    """``(path (R,), L^{-1} (R, C, C))``: which whitening is accurate for each of ``g``.
 
     ``g``: ``(R, C, C)`` unit-diagonal Gram matrices (identity on dead
-    channels). The inverse factor is returned for the Gram form to use; it is
-    the identity where ``ok`` is False.
+    channels). ``path`` is :data:`GRAM_FORM` where the condition number
+    (estimated from below) is at most :data:`DFT_GRAM_FORM_MAX_COND`,
+    :data:`TWO_PASS` where it is at most :data:`DFT_TWO_PASS_MAX_COND`, and
+    :data:`GENERAL` elsewhere (also where the factorisation fails). The
+    inverse factor is returned for the first two to use; it is the identity
+    on the general path.
     """
     g = jax.lax.stop_gradient(g)
     _, l_inv = jax.vmap(complex_cholesky_and_inverse_nograd)(g)
@@ -358,47 +370,90 @@ def _gram_form_ok(g: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
 
     cond = _top_eigenvalue(by_g, c, g.dtype) * _top_eigenvalue(by_g_inv, c, g.dtype)
     finite = jnp.all(jnp.isfinite(l_inv), axis=(1, 2))
-    ok = finite & (cond <= DFT_GRAM_FORM_MAX_COND) & (cond * eps < 1.0)
-    return ok, jnp.where(ok[:, None, None], l_inv, jnp.eye(c, dtype=g.dtype))
+    # not (<=): a NaN estimate takes the general path
+    path = jnp.where(
+        cond <= DFT_GRAM_FORM_MAX_COND,
+        GRAM_FORM,
+        jnp.where(cond <= DFT_TWO_PASS_MAX_COND, TWO_PASS, GENERAL),
+    )
+    path = jnp.where(finite & (cond * eps < 1.0), path, GENERAL).astype(jnp.int32)
+    return path, jnp.where((path < GENERAL)[:, None, None], l_inv, jnp.eye(c, dtype=g.dtype))
+
+
+def _second_pass(z, inv_norm, l_inv, alive):
+    """CholeskyQR2's second pass at one frequency: an orthonormal basis of ``z``'s live channels.
+
+    ``z`` ``(N, C)`` coefficients, ``inv_norm`` ``(C,)`` its inverse channel
+    norms (0 on dead channels), ``l_inv`` the inverse Cholesky factor of the
+    unit-norm Gram matrix (with its derivative). ``Q1 = Z D L^{-H}`` is
+    orthonormal up to ``eps * cond(G)``; the Cholesky factor of its Gram
+    matrix removes that. Dead channels give zero columns.
+    """
+    q1 = mm(z * inv_norm[None, :], conj_transpose(l_inv))
+    g2 = _identity_on_dead(mm(conj_transpose(q1), q1), alive)
+    _, l2_nograd = complex_cholesky_and_inverse_nograd(jax.lax.stop_gradient(g2))
+    return mm(q1, conj_transpose(cholesky_inverse_given(g2, l2_nograd)))
 
 
 def _similarity_by_grams(zx, zy, epsilon):
-    """Per-frequency ``(rho, rank_x, rank_y, gram_form)`` on CPU: the Gram form where accurate.
+    """Per-frequency ``(rho, rank_x, rank_y, path)`` on CPU: the Gram form where accurate.
 
-    ``zx``, ``zy``: ``(R, N, C)`` coefficients of centred pixels. ``gram_form``
-    ``(R,)`` says which frequencies took it; the others took
-    :func:`_frequency_rho`.
+    ``zx``, ``zy``: ``(R, N, C)`` coefficients of centred pixels. ``path``
+    ``(R,)`` says which whitening each frequency took: :data:`GRAM_FORM`,
+    :data:`TWO_PASS` or :data:`GENERAL` (:func:`_frequency_rho`).
     """
     eps = validate_epsilon(epsilon)
     eps = default_epsilon(jnp.real(zx).dtype) if eps is None else eps
-    gx, gy, gxy, alive_x, alive_y = _unit_grams(zx, zy)
-    ok_x, lx_inv = _gram_form_ok(gx, eps)
-    ok_y, ly_inv = _gram_form_ok(gy, eps)
-    ok = ok_x & ok_y
+    (gx, gy, gxy), (ix, iy), (alive_x, alive_y) = _unit_grams(zx, zy)
+    path_x, lx_inv = _gram_paths(gx, eps)
+    path_y, ly_inv = _gram_paths(gy, eps)
+    path = jnp.maximum(path_x, path_y)
     # the factors carry the derivative of the Cholesky factorisation of the
     # (sanitised) Gram matrices, without factorising them again
     eye_x, eye_y = jnp.eye(gx.shape[-1], dtype=gx.dtype), jnp.eye(gy.shape[-1], dtype=gy.dtype)
-    lx_inv = jax.vmap(cholesky_inverse_given)(jnp.where(ok_x[:, None, None], gx, eye_x), lx_inv)
-    ly_inv = jax.vmap(cholesky_inverse_given)(jnp.where(ok_y[:, None, None], gy, eye_y), ly_inv)
+    lx_inv = jax.vmap(cholesky_inverse_given)(
+        jnp.where((path_x < GENERAL)[:, None, None], gx, eye_x), lx_inv
+    )
+    ly_inv = jax.vmap(cholesky_inverse_given)(
+        jnp.where((path_y < GENERAL)[:, None, None], gy, eye_y), ly_inv
+    )
     cross = mm(mm(lx_inv, gxy), conj_transpose(ly_inv))
     s = jax.vmap(complex_singular_values)(jnp.real(cross), jnp.imag(cross))
     rank_x = jnp.sum(alive_x, axis=1, dtype=jnp.int32)
     rank_y = jnp.sum(alive_y, axis=1, dtype=jnp.int32)
     rho = jax.vmap(clip_correlations)(s, jnp.minimum(rank_x, rank_y))
 
-    def general(args):
-        ok_f, zx_f, zy_f, alive_xf, alive_yf = args
+    def one_frequency(args):
+        path_f, zx_f, zy_f, ix_f, iy_f, lx_f, ly_f, alive_xf, alive_yf = args
         zx_f = jnp.where(alive_xf[None, :], zx_f, 0.0)
         zy_f = jnp.where(alive_yf[None, :], zy_f, 0.0)
-        zeros = (jnp.zeros(s.shape[1:], s.dtype), jnp.int32(0), jnp.int32(0))
-        return jax.lax.cond(ok_f, lambda: zeros, lambda: _frequency_rho(zx_f, zy_f, epsilon))
+        kx = jnp.sum(alive_xf, dtype=jnp.int32)
+        ky = jnp.sum(alive_yf, dtype=jnp.int32)
 
-    rho_g, rank_xg, rank_yg = jax.lax.map(general, (ok, zx, zy, alive_x, alive_y))
+        def skip():
+            return jnp.zeros(s.shape[1:], s.dtype), jnp.int32(0), jnp.int32(0)
+
+        def two_pass():
+            qx = _second_pass(zx_f, ix_f, lx_f, alive_xf)
+            qy = _second_pass(zy_f, iy_f, ly_f, alive_yf)
+            c = mm(conj_transpose(qx), qy)
+            s_f = complex_singular_values(jnp.real(c), jnp.imag(c))
+            return clip_correlations(s_f, jnp.minimum(kx, ky)), kx, ky
+
+        def general():
+            return _frequency_rho(zx_f, zy_f, epsilon)
+
+        return jax.lax.switch(path_f, [skip, two_pass, general])
+
+    rho_f, rank_xf, rank_yf = jax.lax.map(
+        one_frequency, (path, zx, zy, ix, iy, lx_inv, ly_inv, alive_x, alive_y)
+    )
+    gram = path == GRAM_FORM
     return (
-        jnp.where(ok[:, None], rho, rho_g),
-        jnp.where(ok, rank_x, rank_xg),
-        jnp.where(ok, rank_y, rank_yg),
-        ok,
+        jnp.where(gram[:, None], rho, rho_f),
+        jnp.where(gram, rank_x, rank_xf),
+        jnp.where(gram, rank_y, rank_yf),
+        path,
     )
 
 

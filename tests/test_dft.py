@@ -240,23 +240,40 @@ def _layers_for(case, rng):
         x, y = x[:4], y[:4]
     elif case == "ill_conditioned":  # two channels nearly collinear: cond(G) ~ 50..250
         x[..., 2] = x[..., 0] + 0.2 * x[..., 2]
+    elif case == "very_ill_conditioned":  # cond(G) ~ 5e4..1.4e5: two-pass and general
+        x[..., 2] = x[..., 0] + 0.008 * x[..., 2]
     elif case == "different_sizes":
         y = y[:, :5, :4]
     return x, y
 
 
-CASES = ["plain", "dead_channel", "duplicate_channel", "few_samples", "ill_conditioned"]
+CASES = [
+    "plain",
+    "dead_channel",
+    "duplicate_channel",
+    "few_samples",
+    "ill_conditioned",
+    "very_ill_conditioned",
+]
 
 
 @pytest.mark.parametrize("case", [*CASES, "different_sizes"])
 def test_gram_form_equals_general_path(case, rng):
-    """Frequency by frequency, float64: the Gram form gives the general path's correlations
-    and ranks, and the similarity equals dft_cca's (the general path everywhere)."""
-    from jaxcca._dft import _coefficients, _frequency_rho, _similarity_by_grams
+    """Frequency by frequency, float64: the Gram form and the two-pass form give the general
+    path's correlations and ranks, and the similarity equals dft_cca's (the general path
+    everywhere)."""
+    from jaxcca._dft import (
+        GENERAL,
+        GRAM_FORM,
+        TWO_PASS,
+        _coefficients,
+        _frequency_rho,
+        _similarity_by_grams,
+    )
 
     x, y = _layers_for(case, rng)
     _, zx, zy, _ = _coefficients(jnp.asarray(x), jnp.asarray(y), recentre=False)
-    rho, rank_x, rank_y, gram_form = _similarity_by_grams(zx, zy, None)
+    rho, rank_x, rank_y, path = _similarity_by_grams(zx, zy, None)
     _, zxc, zyc, _ = _coefficients(jnp.asarray(x), jnp.asarray(y))
     ref_rho, ref_x, ref_y = jax.vmap(lambda a, b: _frequency_rho(a, b, None))(zxc, zyc)
     np.testing.assert_allclose(rho, ref_rho, atol=1e-10)
@@ -265,13 +282,17 @@ def test_gram_form_equals_general_path(case, rng):
     np.testing.assert_allclose(
         jaxcca.dft_cca_similarity(x, y), jaxcca.dft_cca(x, y).similarity, atol=1e-12
     )
-    taken = np.asarray(gram_form)
+    taken = np.bincount(np.asarray(path), minlength=3)
     if case in ("duplicate_channel", "few_samples"):
-        assert not taken.any()  # singular Gram matrices: the general path everywhere
+        # singular Gram matrices: the general path everywhere
+        assert taken[GENERAL] == path.size
     elif case == "ill_conditioned":
-        assert 0 < taken.sum() < taken.size  # both paths, side by side
+        assert taken[GRAM_FORM] > 0 and taken[TWO_PASS] > 0  # both, side by side
+        assert taken[GENERAL] == 0
+    elif case == "very_ill_conditioned":
+        assert taken[TWO_PASS] > 0 and taken[GENERAL] > 0
     else:
-        assert taken.all()
+        assert taken[GRAM_FORM] == path.size
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -285,6 +306,19 @@ def test_gram_form_float32_agrees_with_float64(case, rng):
     assert all(np.all(np.isfinite(gi)) for gi in g)
 
 
+@pytest.mark.parametrize(
+    "case", ["plain", "dead_channel", "ill_conditioned", "very_ill_conditioned"]
+)
+def test_gram_and_two_pass_forms_have_the_general_paths_gradient(case, rng):
+    """float64: the gradient through the Gram and two-pass forms (Cholesky derivative from
+    stored factors) is the general path's (dft_cca everywhere)."""
+    x, y = _layers_for(case, rng)
+    fast = jax.grad(jaxcca.dft_cca_similarity, argnums=(0, 1))(x, y)
+    general = jax.grad(lambda a, b: jaxcca.dft_cca(a, b).similarity, argnums=(0, 1))(x, y)
+    for f, g in zip(fast, general, strict=True):
+        np.testing.assert_allclose(f, g, atol=1e-9 * np.abs(g).max())
+
+
 def _unit_gram(lam, rng, complex_=True):
     """A unit-diagonal Hermitian matrix with condition number about max(lam) / min(lam)."""
     c = lam.size
@@ -295,29 +329,39 @@ def _unit_gram(lam, rng, complex_=True):
     return d[:, None] * g * d[None, :]
 
 
-def test_gram_form_test_uses_a_condition_estimate_from_below(rng):
-    from jaxcca._dft import DFT_GRAM_FORM_MAX_COND, _gram_form_ok
+def test_path_decisions_use_a_condition_estimate_from_below(rng):
+    from jaxcca._dft import DFT_GRAM_FORM_MAX_COND as GRAM_MAX
+    from jaxcca._dft import DFT_TWO_PASS_MAX_COND as TWO_MAX
+    from jaxcca._dft import GENERAL, GRAM_FORM, TWO_PASS, _gram_paths
 
     grams, conds = [], []
-    for target in (3.0, 30.0, 300.0, 0.5 * DFT_GRAM_FORM_MAX_COND, 3e3, 3e4, 3e6):
+    targets = (3.0, 30.0, 300.0, 0.5 * GRAM_MAX, 3e3, 0.5 * TWO_MAX, 3e5, 3e6, 3e8)
+    for target in targets:
         g = _unit_gram(np.geomspace(1.0, 1.0 / target, 12), rng)
         grams.append(g)
         conds.append(np.linalg.cond(g))
-    ok, l_inv = _gram_form_ok(jnp.asarray(np.stack(grams)), 1e-13)
-    conds = np.asarray(conds)
+    path, l_inv = _gram_paths(jnp.asarray(np.stack(grams)), 1e-13)
+    path, conds = np.asarray(path), np.asarray(conds)
+    want = np.where(conds <= GRAM_MAX, GRAM_FORM, np.where(conds <= TWO_MAX, TWO_PASS, GENERAL))
     # the estimate is a lower bound that is close: decisions match the true
-    # condition number except within a factor 1.5 of the limit
-    clear = (conds < DFT_GRAM_FORM_MAX_COND / 1.5) | (conds > DFT_GRAM_FORM_MAX_COND)
-    np.testing.assert_array_equal(np.asarray(ok)[clear], conds[clear] <= DFT_GRAM_FORM_MAX_COND)
-    assert np.asarray(ok)[conds > DFT_GRAM_FORM_MAX_COND].sum() == 0
-    for g, li, o in zip(grams, np.asarray(l_inv), np.asarray(ok), strict=True):
-        want = np.linalg.inv(np.linalg.cholesky(g)) if o else np.eye(12)
-        np.testing.assert_allclose(li, want, atol=1e-8)
-    # a singular matrix (duplicate channel) and a NaN one are refused
+    # condition number except within a factor 1.5 below a limit
+    near = ((conds > GRAM_MAX / 1.5) & (conds <= GRAM_MAX)) | (
+        (conds > TWO_MAX / 1.5) & (conds <= TWO_MAX)
+    )
+    np.testing.assert_array_equal(path[~near], want[~near])
+    assert np.all(path >= want)  # never a cheaper path than the true condition number allows
+    assert {GRAM_FORM, TWO_PASS, GENERAL} <= set(path.tolist())
+    for g, li, p in zip(grams, np.asarray(l_inv), path, strict=True):
+        want_l = np.linalg.inv(np.linalg.cholesky(g)) if p != GENERAL else np.eye(12)
+        tol = 1e-12 * np.linalg.cond(g) * np.abs(want_l).max()
+        np.testing.assert_allclose(li, want_l, atol=tol)
+    # a singular matrix (duplicate channel) and a NaN one take the general path
     g = grams[0].copy()
     g[1], g[:, 1] = g[0], g[:, 0]
     bad = np.stack([g, np.full_like(g, np.nan)])
-    assert not np.asarray(_gram_form_ok(jnp.asarray(bad), 1e-13)[0]).any()
+    np.testing.assert_array_equal(_gram_paths(jnp.asarray(bad), 1e-13)[0], [GENERAL, GENERAL])
+    # float32's eps: cond * eps must stay below 1
+    assert np.asarray(_gram_paths(jnp.asarray(grams[5:6]), 1e-4)[0])[0] == GENERAL
 
 
 @pytest.mark.parametrize("complex_", [True, False])
