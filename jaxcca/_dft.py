@@ -279,8 +279,9 @@ def _frequency_rho_weights(zx, zy, rel_x, epsilon):
 # pass, see the tests). Up to :data:`DFT_TWO_PASS_MAX_COND` the same factor
 # preconditions a second pass from the data at that one frequency
 # (CholeskyQR2: ``Q1 = Z L^{-H}`` is orthonormal to ``eps * cond(G)``, and
-# the Cholesky factor of its own Gram matrix finishes the whitening), which
-# costs a few small products instead of the general path. Every other
+# the Cholesky factor of its own Gram matrix finishes the whitening): two
+# sample-sized products per side and one across, about half of the general
+# path's work at that frequency. Every other
 # frequency (ill-conditioned, rank deficient, dead-channel ties, NaN) takes
 # the general path (:func:`_frequency_rho`: spectral preconditioner, rank
 # masks, a second pass from the data), one after another.
@@ -380,19 +381,19 @@ def _gram_paths(g: jax.Array, eps: float) -> tuple[jax.Array, jax.Array]:
     return path, jnp.where((path < GENERAL)[:, None, None], l_inv, jnp.eye(c, dtype=g.dtype))
 
 
-def _second_pass(z, inv_norm, l_inv, alive):
-    """CholeskyQR2's second pass at one frequency: an orthonormal basis of ``z``'s live channels.
+def _first_basis(z, inv_norm, l_inv, alive):
+    """CholeskyQR2 at one frequency: ``(Q1, L2^{-1})``, ``Q1 L2^{-H}`` orthonormal.
 
     ``z`` ``(N, C)`` coefficients, ``inv_norm`` ``(C,)`` its inverse channel
     norms (0 on dead channels), ``l_inv`` the inverse Cholesky factor of the
     unit-norm Gram matrix (with its derivative). ``Q1 = Z D L^{-H}`` is
-    orthonormal up to ``eps * cond(G)``; the Cholesky factor of its Gram
-    matrix removes that. Dead channels give zero columns.
+    orthonormal up to ``eps * cond(G)``; ``L2``, the Cholesky factor of its
+    own Gram matrix, removes that. Dead channels give zero columns of ``Q1``.
     """
     q1 = mm(z * inv_norm[None, :], conj_transpose(l_inv))
     g2 = _identity_on_dead(mm(conj_transpose(q1), q1), alive)
     _, l2_nograd = complex_cholesky_and_inverse_nograd(jax.lax.stop_gradient(g2))
-    return mm(q1, conj_transpose(cholesky_inverse_given(g2, l2_nograd)))
+    return q1, cholesky_inverse_given(g2, l2_nograd)
 
 
 def _similarity_by_grams(zx, zy, epsilon):
@@ -424,30 +425,39 @@ def _similarity_by_grams(zx, zy, epsilon):
     rho = jax.vmap(clip_correlations)(s, jnp.minimum(rank_x, rank_y))
 
     def one_frequency(args):
-        path_f, zx_f, zy_f, ix_f, iy_f, lx_f, ly_f, alive_xf, alive_yf = args
-        zx_f = jnp.where(alive_xf[None, :], zx_f, 0.0)
-        zy_f = jnp.where(alive_yf[None, :], zy_f, 0.0)
-        kx = jnp.sum(alive_xf, dtype=jnp.int32)
-        ky = jnp.sum(alive_yf, dtype=jnp.int32)
+        # the frequency's slices are taken inside the branches that need
+        # them: the Gram-form frequencies (most) copy nothing
+        path_f, f = args
+
+        def at(a):
+            return jax.lax.dynamic_index_in_dim(a, f, keepdims=False)
+
+        def live_coefficients():
+            ax, ay = at(alive_x), at(alive_y)
+            zx_f = jnp.where(ax[None, :], at(zx), 0.0)
+            zy_f = jnp.where(ay[None, :], at(zy), 0.0)
+            return zx_f, zy_f, ax, ay
 
         def skip():
             return jnp.zeros(s.shape[1:], s.dtype), jnp.int32(0), jnp.int32(0)
 
         def two_pass():
-            qx = _second_pass(zx_f, ix_f, lx_f, alive_xf)
-            qy = _second_pass(zy_f, iy_f, ly_f, alive_yf)
-            c = mm(conj_transpose(qx), qy)
+            zx_f, zy_f, ax, ay = live_coefficients()
+            q1x, l2x = _first_basis(zx_f, at(ix), at(lx_inv), ax)
+            q1y, l2y = _first_basis(zy_f, at(iy), at(ly_inv), ay)
+            # Q_x^H Q_y = L2x^{-1} (Q1x^H Q1y) L2y^{-H}: one sample-sized product
+            c = mm(mm(l2x, mm(conj_transpose(q1x), q1y)), conj_transpose(l2y))
             s_f = complex_singular_values(jnp.real(c), jnp.imag(c))
+            kx, ky = jnp.sum(ax, dtype=jnp.int32), jnp.sum(ay, dtype=jnp.int32)
             return clip_correlations(s_f, jnp.minimum(kx, ky)), kx, ky
 
         def general():
+            zx_f, zy_f, _, _ = live_coefficients()
             return _frequency_rho(zx_f, zy_f, epsilon)
 
         return jax.lax.switch(path_f, [skip, two_pass, general])
 
-    rho_f, rank_xf, rank_yf = jax.lax.map(
-        one_frequency, (path, zx, zy, ix, iy, lx_inv, ly_inv, alive_x, alive_y)
-    )
+    rho_f, rank_xf, rank_yf = jax.lax.map(one_frequency, (path, jnp.arange(path.shape[0])))
     gram = path == GRAM_FORM
     return (
         jnp.where(gram[:, None], rho, rho_f),
